@@ -1,0 +1,119 @@
+"""A small convolutional network for CIFAR-10 (part 3, the model).
+
+The same four functions as `two_layer_fc.py`, so `run_cnn_model.py` reads like
+`run_fc_model.py`:
+
+1. `inference()`: two stages of convolution, ReLU, max-pooling and dropout,
+   then a fully connected layer from the 8 x 8 x 64 = 4,096 features to the
+   10 logits;
+2. `loss()`: the mean softmax cross-entropy;
+3. `training()`: an Adam step;
+4. `evaluation()`: the accuracy.
+
+Unlike the original, dropout really applies during training (the original
+built it in inference mode) and is off in every evaluation: the rate is a
+tensor that is 0 unless the training loop feeds another value.
+"""
+
+import tensorflow.compat.v1 as tf
+
+FEATURES = 8 * 8 * 64  # what the second stage leaves of a 32 x 32 image
+
+
+def inference(images, dropout_rate, seed=0, classes=10):
+    """Builds the network up to the logits.
+
+    Args:
+        images: float32 [batch, 32, 32, 3].
+        dropout_rate: scalar float32 tensor, the fraction of activations
+            dropped; 0 for evaluation.
+        seed: seed of the dropout masks.
+        classes: number of output classes.
+
+    Returns:
+        logits: float32 [batch, classes].
+    """
+    # The dropout masks come from a stateless generator keyed by (seed,
+    # global step): a run resumed from a checkpoint draws the same masks as
+    # the uninterrupted run would have.
+    step = tf.cast(tf.train.get_or_create_global_step(), tf.int64)
+
+    def dropout(activations, layer):
+        mask_seed = tf.stack([tf.constant(seed, tf.int64), 2 * step + layer])
+        return tf.nn.experimental.stateless_dropout(activations, rate=dropout_rate,
+                                                    seed=mask_seed)
+
+    with tf.variable_scope('conv1'):
+        # 64 filters of 4 x 4 over the 3 colour channels; Glorot initialisation
+        # keeps the activations' scale about the same from layer to layer.
+        filters = tf.get_variable('filters', [4, 4, 3, 64],
+                                  initializer=tf.glorot_uniform_initializer())
+        conv = tf.nn.conv2d(images, filters, strides=[1, 1, 1, 1], padding='SAME')
+        pool = tf.nn.max_pool2d(tf.nn.relu(conv), ksize=3, strides=2, padding='SAME')
+        stage1 = dropout(pool, layer=0)  # 16 x 16 x 64
+
+    with tf.variable_scope('conv2'):
+        filters = tf.get_variable('filters', [2, 2, 64, 64],
+                                  initializer=tf.glorot_uniform_initializer())
+        conv = tf.nn.conv2d(stage1, filters, strides=[1, 1, 1, 1], padding='SAME')
+        pool = tf.nn.max_pool2d(tf.nn.relu(conv), ksize=3, strides=2, padding='SAME')
+        stage2 = dropout(pool, layer=1)  # 8 x 8 x 64
+
+    with tf.variable_scope('fc'):
+        features = tf.reshape(stage2, [-1, FEATURES])
+        weights = tf.get_variable('weights', [FEATURES, classes],
+                                  initializer=tf.glorot_uniform_initializer())
+        biases = tf.get_variable('biases', [classes], initializer=tf.zeros_initializer())
+        logits = tf.matmul(features, weights) + biases
+        tf.summary.histogram('logits', logits)
+
+    return logits
+
+
+def loss(logits, labels):
+    """Adds the mean softmax cross-entropy, with a `loss` summary.
+
+    Args:
+        logits: float32 [batch, classes].
+        labels: int64 [batch].
+
+    Returns:
+        The scalar loss tensor.
+    """
+    with tf.name_scope('Loss'):
+        loss = tf.reduce_mean(
+            tf.nn.sparse_softmax_cross_entropy_with_logits(logits=logits, labels=labels))
+        tf.summary.scalar('loss', loss)
+    return loss
+
+
+def training(loss, learning_rate):
+    """Adds one Adam step, which also increments the global step.
+
+    Args:
+        loss: the loss tensor.
+        learning_rate: Adam's learning rate.
+
+    Returns:
+        The training op.
+    """
+    global_step = tf.train.get_or_create_global_step()
+    optimizer = tf.train.AdamOptimizer(learning_rate)
+    return optimizer.minimize(loss, global_step=global_step)
+
+
+def evaluation(logits, labels):
+    """Adds the accuracy of a batch, with a `train_accuracy` summary.
+
+    Args:
+        logits: float32 [batch, classes].
+        labels: int64 [batch].
+
+    Returns:
+        Scalar float32 accuracy.
+    """
+    with tf.name_scope('Accuracy'):
+        correct_prediction = tf.equal(tf.argmax(logits, 1), labels)
+        accuracy = tf.reduce_mean(tf.cast(correct_prediction, tf.float32))
+        tf.summary.scalar('train_accuracy', accuracy)
+    return accuracy

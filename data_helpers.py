@@ -1,0 +1,501 @@
+"""CIFAR-10 for the tutorials: fetch it, load it, hand out shuffled batches.
+
+Every script of the suite gets its data from here:
+
+* `load_data()` reads the python version of CIFAR-10 (downloading it first when it
+  is missing) and returns the training and test images as float32 arrays with the
+  mean training image subtracted.
+* `reshape_data()` turns the flat rows into 32 x 32 x 3 images for the CNN.
+* `gen_batch()` and `gen_epoch()` hand out shuffled minibatches.
+
+Images stay in one float32 array and batches are drawn with index arrays, so the
+full data set takes about 740 MB instead of the 3 GB of float64 copies and lists
+of (image, label) tuples that the original code built.
+"""
+
+import concurrent.futures
+import hashlib
+import os
+import pickle
+import shutil
+import sys
+import tarfile
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+
+# Where the official archive lives and what it must hash to. CIFAR10_URL can be
+# pointed at a mirror (or a local file:// URL) through the environment.
+CIFAR10_URL = os.environ.get(
+    'CIFAR10_URL', 'https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz')
+CIFAR10_MD5 = 'c58f30108f718f92721af3b95e74349a'
+CIFAR10_PAGE = 'https://www.cs.toronto.edu/~kriz/cifar.html'
+ARCHIVE_NAME = 'cifar-10-python.tar.gz'
+DATA_FOLDER = 'cifar-10-batches-py'
+
+SCRIPT_DIR = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_DATA_DIR = os.path.join(SCRIPT_DIR, DATA_FOLDER)
+
+IMAGE_SIZE = 32
+CHANNELS = 3
+IMAGE_PIXELS = IMAGE_SIZE * IMAGE_SIZE * CHANNELS  # 3,072 values per image
+NUM_CLASSES = 10
+CLASSES = ('plane', 'car', 'bird', 'cat', 'deer',
+           'dog', 'frog', 'horse', 'ship', 'truck')
+
+TRAIN_FILES = [f'data_batch_{i}' for i in range(1, 6)]
+TEST_FILE = 'test_batch'
+
+
+class UserError(Exception):
+    """A problem the user can fix: the scripts print it and exit with `exit_code`."""
+
+    exit_code = 1
+
+
+class DataError(UserError):
+    """The data set is missing, damaged or not in the CIFAR-10 format."""
+
+
+# ---------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------
+
+def load_data(data_dir=None, validation_size=0):
+    """Loads CIFAR-10 and subtracts the mean training image.
+
+    Args:
+        data_dir: folder holding `data_batch_1` ... `data_batch_5` and
+            `test_batch`; by default `cifar-10-batches-py/` beside the scripts.
+            It is downloaded when missing.
+        validation_size: number of training images (the first ones) held out as
+            a validation set; 0 keeps all 50,000 for training.
+
+    Returns:
+        A dict with `images_train` (float32, N x 3072), `labels_train` (int64),
+        `images_test`, `labels_test`, `classes`, `mean_image` (float32, 3072)
+        and, when validation_size > 0, `images_validation` and
+        `labels_validation`.
+
+    Raises:
+        DataError: the data is missing and cannot be fetched, or a file is damaged.
+    """
+    data_dir = maybe_download_and_extract(data_dir or DEFAULT_DATA_DIR)
+
+    # The small test batch is read first, while little memory is in use.
+    pixels_test, labels_test = read_batch(os.path.join(data_dir, TEST_FILE))
+    train_batches = [read_batch(os.path.join(data_dir, name)) for name in TRAIN_FILES]
+    pixels = np.concatenate([batch_pixels for batch_pixels, _ in train_batches])
+    labels = np.concatenate([batch_labels for _, batch_labels in train_batches])
+    del train_batches
+    if not 0 <= validation_size < len(pixels):
+        raise UserError(
+            f'--validation_size {validation_size} must be at least 0 and smaller '
+            f'than the {len(pixels):,} training images.')
+
+    # The mean is taken over the training images only (never the held-out or
+    # test images), accumulated in float64 so that 50,000 rows add up exactly.
+    mean_image = pixels[validation_size:].mean(axis=0, dtype=np.float64).astype(np.float32)
+    data = {'classes': CLASSES, 'mean_image': mean_image}
+
+    # One set at a time, and the uint8 pixels are dropped as soon as they are
+    # converted: the peak memory stays close to the float32 result (740 MB).
+    if validation_size:
+        data['images_validation'] = subtract_mean(pixels[:validation_size], mean_image)
+        data['labels_validation'] = labels[:validation_size]
+    data['images_train'] = subtract_mean(pixels[validation_size:], mean_image)
+    data['labels_train'] = labels[validation_size:]
+    del pixels
+    data['images_test'] = subtract_mean(pixels_test, mean_image)
+    data['labels_test'] = labels_test
+    return data
+
+
+def subtract_mean(pixels, mean_image, rows_per_block=1000):
+    """Returns float32 images: uint8 pixels minus the mean image.
+
+    The conversion runs block by block, in blocks that fit the CPU cache, on
+    two threads (numpy releases the GIL): several times faster than one numpy
+    call over the whole array, and no float64 or other temporary copy is made.
+    """
+    images = np.empty(pixels.shape, np.float32)
+
+    def convert(start):
+        block = slice(start, start + rows_per_block)
+        np.subtract(pixels[block], mean_image, out=images[block])
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(convert, range(0, len(pixels), rows_per_block)))
+    return images
+
+
+def read_batch(path):
+    """Reads one CIFAR-10 batch file.
+
+    The files are Python 2 pickles: their byte strings only load with an
+    explicit `encoding`. With 'bytes' the pixel data goes straight into the
+    numpy array (with 'latin1' it would make a detour through a text string).
+
+    Args:
+        path: the batch file.
+
+    Returns:
+        (pixels, labels): uint8 array N x 3072 and int64 array N.
+
+    Raises:
+        DataError: naming the file and what is wrong with it.
+    """
+    def fail(problem):
+        raise DataError(
+            f'{path} {problem}. The data set looks damaged: delete the folder '
+            f'{os.path.dirname(path)} and run again to fetch a fresh copy.')
+
+    if not os.path.isfile(path):
+        fail('is missing')
+    try:
+        with open(path, 'rb') as f:
+            batch = pickle.load(f, encoding='bytes')
+    except Exception as error:  # noqa: BLE001 (unpickling garbage raises nearly anything)
+        fail('is not a CIFAR-10 batch file: it cannot be read as a pickle '
+             f'({type(error).__name__}: {error})')
+    if not isinstance(batch, dict):
+        fail(f'holds a {type(batch).__name__}, not the dict of a CIFAR-10 batch')
+    # Python 2 strings arrive as bytes, the keys too.
+    batch = {k.decode('latin1') if isinstance(k, bytes) else k: v for k, v in batch.items()}
+    for key in ('data', 'labels'):
+        if key not in batch:
+            fail("has no '{}' entry (it has: {})".format(key, ', '.join(map(str, batch))))
+
+    pixels = np.asarray(batch['data'])
+    labels = np.asarray(batch['labels'])
+    if pixels.ndim != 2 or pixels.shape[1] != IMAGE_PIXELS:
+        fail(f'has image data of shape {pixels.shape}, expected N x {IMAGE_PIXELS} '
+             '(one 32x32x3 image a row)')
+    if pixels.dtype != np.uint8:
+        fail(f'has image data of type {pixels.dtype}, expected uint8 pixels')
+    if labels.ndim != 1 or len(labels) != len(pixels):
+        fail(f'has {len(pixels)} images but {labels.size} labels')
+    if not np.issubdtype(labels.dtype, np.integer):
+        fail(f'has labels of type {labels.dtype}, expected integers 0-9')
+    out_of_range = labels[(labels < 0) | (labels >= NUM_CLASSES)]
+    if len(out_of_range):
+        fail(f'has labels outside 0-9 (for example {out_of_range[0]})')
+    return pixels, labels.astype(np.int64)
+
+
+def reshape_data(data_dict):
+    """Turns the flat image rows into N x 32 x 32 x 3 images (NHWC), in place.
+
+    A row holds the 1,024 red values, then green, then blue, so it reshapes to
+    (3, 32, 32) and the channel axis moves last. The result is a view: no copy
+    of the data set is made.
+
+    Args:
+        data_dict: the dict returned by `load_data`.
+
+    Returns:
+        The same dict.
+    """
+    for key in ('images_train', 'images_test', 'images_validation'):
+        if key in data_dict and data_dict[key].ndim == 2:
+            data_dict[key] = to_nhwc(data_dict[key])
+    return data_dict
+
+
+def to_nhwc(images):
+    """Reshapes flat channel-major rows (N x 3072) to N x 32 x 32 x 3, as a view."""
+    return images.reshape(-1, CHANNELS, IMAGE_SIZE, IMAGE_SIZE).transpose(0, 2, 3, 1)
+
+
+def load_image(path):
+    """Reads a PNG or JPEG of any size and prepares it like a CIFAR-10 image.
+
+    CIFAR-10's images are whole photos scaled down to 32 x 32, objects roughly
+    centred; so the picture's central square is scaled down to 32 x 32 with
+    an anti-aliasing filter, and the result laid out as a CIFAR-10 row.
+
+    Args:
+        path: the image file.
+
+    Returns:
+        float32 array of 3,072 pixel values, channel-major (before the mean is
+        subtracted).
+
+    Raises:
+        DataError: the file is missing, empty or not an image.
+    """
+    from PIL import Image, UnidentifiedImageError  # only needed for own images
+
+    if not os.path.isfile(path):
+        raise DataError(f'{path} does not exist or is not a file.')
+    if os.path.getsize(path) == 0:
+        raise DataError(f'{path} is empty: it holds no image.')
+    try:
+        with Image.open(path) as picture:
+            picture = picture.convert('RGB')
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise DataError(
+            f'{path} is not an image that can be read (PNG or JPEG): {error}.') from None
+    side = min(picture.size)
+    left, top = (picture.width - side) // 2, (picture.height - side) // 2
+    picture = picture.crop((left, top, left + side, top + side))
+    picture = picture.resize((IMAGE_SIZE, IMAGE_SIZE), Image.LANCZOS)
+    pixels = np.asarray(picture, dtype=np.float32)  # 32 x 32 x 3
+    return pixels.transpose(2, 0, 1).reshape(IMAGE_PIXELS)
+
+
+# ---------------------------------------------------------------------------
+# Batches
+# ---------------------------------------------------------------------------
+
+def shuffled_order(size, seed, pass_index):
+    """Returns the permutation of `size` indices for one pass over the data.
+
+    The order depends only on (seed, pass_index), so a resumed run draws
+    exactly the batches the uninterrupted run would have drawn.
+    """
+    rng = np.random.default_rng(None if seed is None else [seed, pass_index])
+    return rng.permutation(size)
+
+
+def gen_batch(data, batch_size, num_iter, seed=None, start_step=0):
+    """Yields `num_iter` shuffled batches, reshuffling between passes.
+
+    The whole set is shuffled and cut into consecutive batches; when the next
+    batch would run past the end, the set is shuffled again. Within one pass
+    no image comes twice.
+
+    Args:
+        data: (images, labels) arrays of the same length.
+        batch_size: images per batch, at most the number of images.
+        num_iter: the step to stop before.
+        seed: makes the order reproducible; None draws a fresh order.
+        start_step: the first step to yield (to resume a run).
+
+    Yields:
+        (images_batch, labels_batch).
+    """
+    images, labels = data
+    batches_per_pass = len(images) // batch_size
+    order = None
+    for step in range(start_step, num_iter):
+        pass_index, position = divmod(step, batches_per_pass)
+        if order is None or position == 0:
+            order = shuffled_order(len(images), seed, pass_index)
+        indices = order[position * batch_size:(position + 1) * batch_size]
+        yield images[indices], labels[indices]
+
+
+def gen_epoch(data, batch_size, seed=None, epoch=0, start_batch=0):
+    """Yields the minibatches of one epoch from a fresh shuffle.
+
+    Every image is used once; the last batch is smaller when the set does
+    not divide evenly.
+
+    Args:
+        data: (images, labels) arrays of the same length.
+        batch_size: images per batch.
+        seed: makes the order reproducible; None draws a fresh order.
+        epoch: the epoch number, mixed into the seed.
+        start_batch: the first batch to yield (to resume mid-epoch).
+
+    Yields:
+        (images_batch, labels_batch).
+    """
+    images, labels = data
+    order = shuffled_order(len(images), seed, epoch)
+    for start in range(start_batch * batch_size, len(images), batch_size):
+        indices = order[start:start + batch_size]
+        yield images[indices], labels[indices]
+
+
+def batches_per_epoch(num_images, batch_size):
+    """Number of minibatches in an epoch, counting the last smaller one."""
+    return -(-num_images // batch_size)
+
+
+# ---------------------------------------------------------------------------
+# Fetching the data set
+# ---------------------------------------------------------------------------
+
+class ProgressBar:
+    """A one-line progress bar on a terminal; silent when output is a file or CI.
+
+    Args:
+        total: the count that means 100%.
+        label: text before the bar.
+        unit_scale: divide counts by this for display (1e6 for MB).
+        unit: the unit shown after the counts.
+        stream: where to draw; defaults to stderr so stdout stays clean.
+    """
+
+    def __init__(self, total, label, unit_scale=1, unit='', stream=None):
+        self.total = total
+        self.label = label
+        self.unit_scale = unit_scale
+        self.unit = unit
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() and not os.environ.get('CI')
+        self._last_draw = 0.0
+
+    def update(self, done, suffix=''):
+        """Redraws the bar, at most ten times a second."""
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self._last_draw < 0.1 and done < self.total:
+            return
+        self._last_draw = now
+        fraction = min(done / self.total, 1.0) if self.total else 1.0
+        filled = int(fraction * 30)
+        line = '\r{} [{}{}] {:3.0f}% {:.{p}f}/{:.{p}f}{} {}'.format(
+            self.label, '#' * filled, '.' * (30 - filled), 100 * fraction,
+            done / self.unit_scale, self.total / self.unit_scale, self.unit, suffix,
+            p=1 if self.unit_scale > 1 else 0)
+        self.stream.write(line)
+        self.stream.flush()
+
+    def close(self):
+        """Clears the bar's line."""
+        if self.enabled:
+            self.stream.write('\r\033[K')
+            self.stream.flush()
+
+
+def maybe_download_and_extract(data_dir):
+    """Makes sure `data_dir` holds CIFAR-10, fetching it when it is missing.
+
+    An archive `cifar-10-python.tar.gz` lying beside the scripts or beside
+    `data_dir` is used if there is one; otherwise the official archive is
+    downloaded. Everything is written under temporary names and only renamed
+    into place once complete and checked, so an interrupted or failed attempt
+    never leaves a half-made data folder behind.
+
+    Args:
+        data_dir: the folder that should hold the batch files.
+
+    Returns:
+        data_dir.
+
+    Raises:
+        DataError: the archive is damaged or cannot be fetched.
+    """
+    if os.path.isdir(data_dir):
+        return data_dir
+    if os.path.exists(data_dir):
+        raise DataError(f'{data_dir} is a file, not a folder of CIFAR-10 batch files. '
+                        'Point --data_dir at the folder.')
+    parent = os.path.dirname(os.path.abspath(data_dir))
+    candidates = [os.path.join(folder, ARCHIVE_NAME) for folder in (parent, SCRIPT_DIR)]
+    archive = next((path for path in candidates if os.path.isfile(path)), None)
+    downloaded = archive is None
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as error:
+        raise DataError(f'Cannot create {parent} for the data set: {error}.') from None
+    if downloaded:
+        archive = download(CIFAR10_URL, os.path.join(parent, ARCHIVE_NAME), data_dir)
+    else:
+        print(f'Using {archive}')
+        digest = md5_of_file(archive)
+        if digest != CIFAR10_MD5:
+            raise DataError(
+                f'{archive} is damaged or incomplete: its MD5 is {digest}, expected '
+                f'{CIFAR10_MD5}. Delete it and run again to download a fresh copy, or '
+                f'replace it with the archive from {CIFAR10_PAGE}.')
+    extract(archive, data_dir)
+    if downloaded:
+        os.remove(archive)  # the unpacked folder is all the scripts need
+    return data_dir
+
+
+def download(url, archive, data_dir):
+    """Downloads `url` to `archive`, showing progress and checking the MD5.
+
+    The bytes go to `archive + '.part'`, which is removed on any failure and
+    renamed to `archive` only when the checksum matches.
+
+    Returns:
+        archive.
+
+    Raises:
+        DataError: the download failed or the checksum does not match.
+    """
+    partial = archive + '.part'
+    print(f'Downloading CIFAR-10 from {url}')
+    digest = hashlib.md5()
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response, open(partial, 'wb') as out:
+            total = int(response.headers.get('Content-Length') or 170498071)
+            bar = ProgressBar(total, ARCHIVE_NAME, unit_scale=1e6, unit=' MB')
+            done = 0
+            while True:
+                chunk = response.read(1 << 20)
+                if not chunk:
+                    break
+                out.write(chunk)
+                digest.update(chunk)
+                done += len(chunk)
+                bar.update(done)
+            bar.close()
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        remove_quietly(partial)
+        reason = getattr(error, 'reason', error)
+        raise DataError(
+            f'CIFAR-10 is not in {data_dir} and could not be downloaded from {url} '
+            f'({reason}). Download {ARCHIVE_NAME} (170 MB) from {CIFAR10_PAGE} and put '
+            f'it in {os.path.dirname(archive)} (or in {SCRIPT_DIR}); the scripts unpack '
+            'it themselves on the next run.') from None
+    except BaseException:  # Ctrl-C: leave nothing half-written
+        remove_quietly(partial)
+        raise
+    if digest.hexdigest() != CIFAR10_MD5:
+        remove_quietly(partial)
+        raise DataError(
+            f'The download from {url} is damaged: its MD5 is {digest.hexdigest()}, '
+            f'expected {CIFAR10_MD5} ({done:,} bytes received). Nothing was kept; run '
+            f'again to retry, or fetch {ARCHIVE_NAME} by hand from {CIFAR10_PAGE} and put '
+            f'it in {os.path.dirname(archive)}.')
+    os.replace(partial, archive)
+    return archive
+
+
+def extract(archive, data_dir):
+    """Unpacks the archive's `cifar-10-batches-py/` to `data_dir`, all or nothing."""
+    staging = data_dir + '.partial'
+    remove_quietly(staging)  # what a killed earlier attempt may have left
+    print(f'Extracting {archive}')
+    try:
+        with tarfile.open(archive, 'r:gz') as tar:
+            tar.extractall(staging, filter='data')
+        unpacked = os.path.join(staging, DATA_FOLDER)
+        missing = [name for name in TRAIN_FILES + [TEST_FILE]
+                   if not os.path.isfile(os.path.join(unpacked, name))]
+        if missing:
+            raise DataError('{} does not hold the CIFAR-10 batch files (missing: {}).'
+                            .format(archive, ', '.join(missing)))
+        os.rename(unpacked, data_dir)
+    except (tarfile.TarError, EOFError, OSError) as error:
+        raise DataError(f'{archive} cannot be unpacked ({error}): it is damaged. Delete '
+                        'it and run again.') from None
+    finally:
+        remove_quietly(staging)
+
+
+def md5_of_file(path):
+    """Returns the hex MD5 of a file, read in 1 MB chunks."""
+    digest = hashlib.md5()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def remove_quietly(path):
+    """Removes a file or folder if it exists."""
+    if os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.remove(path)

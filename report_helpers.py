@@ -1,0 +1,133 @@
+"""What the model gets right and wrong: per-class accuracy, confusion matrix, images.
+
+The blog posts end with one accuracy figure; these helpers show where it comes
+from. Every training run and `restore_model.py` print a confusion matrix with
+the accuracy of each class, and the runners also put it into TensorBoard's
+Images tab with a grid of test images labelled with the truth and the guess.
+"""
+
+import io
+
+import numpy as np
+import tensorflow.compat.v1 as tf
+from PIL import Image, ImageDraw, ImageFont
+
+import data_helpers
+
+
+def confusion_matrix(labels, predicted, num_classes=data_helpers.NUM_CLASSES):
+    """Counts (true class, predicted class) pairs.
+
+    Returns:
+        int64 array [num_classes, num_classes]; row = true class, column = guess.
+    """
+    matrix = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(matrix, (labels, predicted), 1)
+    return matrix
+
+
+def per_class_accuracy(matrix):
+    """The fraction of each true class that was recognised (the diagonal / row sums)."""
+    totals = matrix.sum(axis=1)
+    return np.divide(np.diag(matrix), totals, out=np.zeros(len(matrix)), where=totals > 0)
+
+
+def print_class_report(labels, predicted, classes, set_name='test'):
+    """Prints the confusion matrix with each class's accuracy beside its row."""
+    matrix = confusion_matrix(labels, predicted, len(classes))
+    accuracy = per_class_accuracy(matrix)
+    width = max(5, len(str(matrix.max())))
+    print(f'Confusion matrix on the {set_name} set (rows: true class, columns: predicted),'
+          ' with per-class accuracy:')
+    print('       ' + ''.join('{:>{w}}'.format(name, w=width + 1) for name in classes)
+          + '  accuracy')
+    for name, row, class_accuracy in zip(classes, matrix, accuracy, strict=True):
+        print(f'{name:>6} ' + ''.join('{:>{w}d}'.format(n, w=width + 1) for n in row)
+              + f'  {class_accuracy:8.4f}')
+
+
+# ---------------------------------------------------------------------------
+# Pictures for TensorBoard
+# ---------------------------------------------------------------------------
+
+def write_image_summaries(writer, step, images, labels, predicted, classes, mean_image):
+    """Adds the confusion matrix and a grid of labelled test images to TensorBoard.
+
+    Args:
+        writer: the run's summary FileWriter.
+        step: the global step to file them under.
+        images: the (mean-subtracted) test images, flat or NHWC.
+        labels, predicted: true and predicted classes of those images.
+        classes: class names.
+        mean_image: the training mean, added back to show the real pixels.
+    """
+    matrix = confusion_matrix(labels, predicted, len(classes))
+    pictures = [('confusion_matrix', render_confusion_matrix(matrix, classes)),
+                ('test_predictions', render_prediction_grid(
+                    images, labels, predicted, classes, mean_image))]
+    summary = tf.Summary(value=[
+        tf.Summary.Value(tag=tag, image=tf.Summary.Image(
+            height=picture.height, width=picture.width, colorspace=3,
+            encoded_image_string=png_bytes(picture)))
+        for tag, picture in pictures])
+    writer.add_summary(summary, step)
+    writer.flush()
+
+
+def png_bytes(picture):
+    """Encodes a PIL image as PNG."""
+    buffer = io.BytesIO()
+    picture.save(buffer, format='PNG')
+    return buffer.getvalue()
+
+
+def render_confusion_matrix(matrix, classes, cell=36):
+    """Draws the confusion matrix: darker cells hold more of the row's images."""
+    font = ImageFont.load_default()
+    margin = 56
+    size = margin + cell * len(classes) + 8
+    picture = Image.new('RGB', (size, size + 16), 'white')
+    draw = ImageDraw.Draw(picture)
+    draw.text((margin, 2), 'predicted class ->', fill='black', font=font)
+    fractions = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    for i, name in enumerate(classes):
+        draw.text((4, margin + 16 + i * cell + cell // 3), name, fill='black', font=font)
+        draw.text((margin + i * cell + 2, margin - 2), name, fill='black', font=font)
+        for j in range(len(classes)):
+            shade = int(255 * (1 - fractions[i, j]))
+            colour = (shade, shade, 255) if i == j else (255, shade, shade)
+            box = [margin + j * cell, margin + 16 + i * cell,
+                   margin + (j + 1) * cell - 1, margin + 16 + (i + 1) * cell - 1]
+            draw.rectangle(box, fill=colour, outline=(200, 200, 200))
+            draw.text((box[0] + 4, box[1] + cell // 3), str(matrix[i, j]),
+                      fill='black' if shade > 110 else 'white', font=font)
+    return picture
+
+
+def render_prediction_grid(images, labels, predicted, classes, mean_image,
+                           count=32, columns=8, scale=3):
+    """Draws test images with their true and predicted class, mistakes first."""
+    font = ImageFont.load_default()
+    wrong_first = np.argsort(labels == predicted, kind='stable')[:count]
+    pixels = to_uint8_images(images[wrong_first], mean_image)
+    side = data_helpers.IMAGE_SIZE * scale
+    cell_w, cell_h = side + 6, side + 30
+    rows = -(-len(wrong_first) // columns)
+    picture = Image.new('RGB', (columns * cell_w, rows * cell_h), 'white')
+    draw = ImageDraw.Draw(picture)
+    for k, index in enumerate(wrong_first):
+        x, y = (k % columns) * cell_w + 3, (k // columns) * cell_h + 2
+        picture.paste(Image.fromarray(pixels[k]).resize((side, side), Image.NEAREST), (x, y))
+        right = labels[index] == predicted[index]
+        draw.text((x, y + side + 1), 'true: ' + classes[labels[index]], fill='black', font=font)
+        draw.text((x, y + side + 14), 'pred: ' + classes[predicted[index]],
+                  fill=(0, 128, 0) if right else (200, 0, 0), font=font)
+    return picture
+
+
+def to_uint8_images(images, mean_image):
+    """Adds the mean back and returns N x 32 x 32 x 3 uint8 pixels."""
+    if images.ndim == 2:
+        images = data_helpers.to_nhwc(images)
+    mean = data_helpers.to_nhwc(mean_image.reshape(1, -1))
+    return np.clip(np.rint(images + mean), 0, 255).astype(np.uint8)

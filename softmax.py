@@ -1,0 +1,112 @@
+"""A softmax classifier for CIFAR-10 (part 1 of the tutorial).
+
+    python softmax.py
+
+The simplest image classifier there is: every class gets a score that is a
+weighted sum of the 3,072 pixel values plus a bias, and the highest score
+wins. Gradient descent tunes the weights on random batches of training
+images. Expect a test accuracy of about 25-30%: far better than the 10% of
+guessing, and far from what the networks of parts 2 and 3 reach.
+"""
+
+import time
+
+import train_helpers  # first: it quiets TensorFlow's start-up log
+
+import numpy as np
+import tensorflow.compat.v1 as tf
+from absl import flags
+
+import data_helpers
+import report_helpers
+
+FLAGS = flags.FlagValues()
+flags.DEFINE_integer('batch_size', 100, 'Images per training step.', flag_values=FLAGS)
+flags.DEFINE_float('learning_rate', 0.005, 'Learning rate of gradient descent.',
+                   flag_values=FLAGS)
+flags.DEFINE_integer('max_steps', 1000, 'Number of training steps.', flag_values=FLAGS)
+train_helpers.define_data_flags(FLAGS)
+
+
+def main(argv):
+    """Loads CIFAR-10, trains the classifier, prints the test accuracy."""
+    beginTime = time.time()
+    train_helpers.parse_flags(FLAGS, argv)
+    train_helpers.check_flags(FLAGS, positive=('batch_size', 'learning_rate', 'max_steps'),
+                              non_negative=('seed',))
+    rng = np.random.default_rng(FLAGS.seed)
+
+    # Load the data: 50,000 training and 10,000 test images, each a row of
+    # 3,072 values (32 x 32 pixels x 3 colours) with the mean image subtracted.
+    data_sets = data_helpers.load_data(FLAGS.data_dir)
+    train_helpers.check_batch_size(FLAGS.batch_size, len(data_sets['labels_train']))
+
+    # -----------------------------------------------------------------------
+    # Prepare the TensorFlow graph
+    # -----------------------------------------------------------------------
+
+    tf.reset_default_graph()  # a fresh graph each time main() runs
+
+    # Placeholders: where the images and their labels are fed in at run time.
+    images_placeholder = tf.placeholder(tf.float32, shape=[None, data_helpers.IMAGE_PIXELS])
+    labels_placeholder = tf.placeholder(tf.int64, shape=[None])
+
+    # The variables to learn: one weight per pixel value and class, one bias per class.
+    weights = tf.Variable(tf.zeros([data_helpers.IMAGE_PIXELS, data_helpers.NUM_CLASSES]))
+    biases = tf.Variable(tf.zeros([data_helpers.NUM_CLASSES]))
+
+    # The classifier's scores (logits): a weighted sum of the pixels plus a bias.
+    logits = tf.matmul(images_placeholder, weights) + biases
+
+    # The loss: how far the softmax of the scores is from the true labels.
+    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+        logits=logits, labels=labels_placeholder))
+
+    # One training step: move the variables a little against the loss's gradient.
+    train_step = tf.train.GradientDescentOptimizer(FLAGS.learning_rate).minimize(loss)
+
+    # Accuracy: how often the highest score is the true class.
+    predictions = tf.argmax(logits, 1)
+    correct_prediction = tf.equal(predictions, labels_placeholder)
+    accuracy = tf.reduce_mean(tf.cast(correct_prediction, tf.float32))
+
+    # -----------------------------------------------------------------------
+    # Run the TensorFlow graph
+    # -----------------------------------------------------------------------
+
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        train_start = time.time()
+
+        for i in range(FLAGS.max_steps):
+            # A random batch of training images (drawn with replacement).
+            indices = rng.integers(0, len(data_sets['labels_train']), FLAGS.batch_size)
+            images_batch = data_sets['images_train'][indices]
+            labels_batch = data_sets['labels_train'][indices]
+            feed_dict = {images_placeholder: images_batch, labels_placeholder: labels_batch}
+
+            # Every 100 steps, the accuracy on the batch before training on it.
+            if i % 100 == 0:
+                train_accuracy = sess.run(accuracy, feed_dict=feed_dict)
+                print(f'Step {i:5d}: training accuracy {train_accuracy:g}')
+
+            # The training step itself; a NaN or infinite loss stops the run.
+            _, loss_value = sess.run([train_step, loss], feed_dict=feed_dict)
+            train_helpers.check_finite(loss_value, i)
+        train_seconds = time.time() - train_start
+
+        # After training: the accuracy on the test set, which it has never
+        # seen, computed in batches of 1,000 images to keep memory low.
+        test_accuracy, predicted = train_helpers.do_eval(
+            sess, predictions, images_placeholder,
+            data_sets['images_test'], data_sets['labels_test'])
+        print('Test accuracy {:g}'.format(test_accuracy))
+        report_helpers.print_class_report(data_sets['labels_test'], predicted,
+                                          data_sets['classes'])
+
+    train_helpers.print_total_time(beginTime, train_seconds=train_seconds,
+                                   train_steps=FLAGS.max_steps)
+
+
+if __name__ == '__main__':
+    raise SystemExit(train_helpers.run_main(main))
