@@ -89,6 +89,7 @@ def render_confusion_matrix(matrix, classes, cell=36):
     picture = Image.new('RGB', (size, size + 16), 'white')
     draw = ImageDraw.Draw(picture)
     draw.text((margin, 2), 'predicted class ->', fill='black', font=font)
+    draw.text((4, margin - 2), 'true class', fill='black', font=font)
     fractions = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     for i, name in enumerate(classes):
         draw.text((4, margin + 16 + i * cell + cell // 3), name, fill='black', font=font)

@@ -133,7 +133,11 @@ def main(argv):
             if FLAGS.image:
                 classify_images(sess, images_placeholder, logits, model, checkpoint)
             else:
-                data = data_helpers.load_data(FLAGS.data_dir)
+                # The run's own split, so the test images are centred with the
+                # very mean image the model was trained with.
+                params = train_helpers.load_run_params(os.path.dirname(checkpoint))
+                data = data_helpers.load_data(FLAGS.data_dir,
+                                              params.get('validation_size', 0))
                 if model == 'cnn':
                     data = data_helpers.reshape_data(data)
                 test_accuracy, predicted = train_helpers.do_eval(

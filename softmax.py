@@ -100,7 +100,7 @@ def main(argv):
         test_accuracy, predicted = train_helpers.do_eval(
             sess, predictions, images_placeholder,
             data_sets['images_test'], data_sets['labels_test'])
-        print('Test accuracy {:g}'.format(test_accuracy))
+        print(f'Test accuracy {test_accuracy:g}')
         report_helpers.print_class_report(data_sets['labels_test'], predicted,
                                           data_sets['classes'])
 

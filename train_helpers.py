@@ -436,7 +436,7 @@ def check_checkpoint_matches(checkpoint, model_description):
                 '; '.join(problems[:3])))
 
 
-def check_finite(loss_value, step, last_checkpoint=None):
+def check_finite(loss_value, step, run_dir=None):
     """Stops training at once when the loss is NaN or infinite.
 
     Raises:
@@ -445,6 +445,7 @@ def check_finite(loss_value, step, last_checkpoint=None):
     """
     if math.isfinite(loss_value):
         return
+    last_checkpoint = run_dir and tf.train.latest_checkpoint(run_dir)
     raise UserError(
         'The loss became {} at step {}: training diverged, so it stopped. The '
         'learning rate is probably too large; try a smaller one (for example a '
@@ -486,7 +487,9 @@ class Trainer:
         self.resume_from = resume_from
         self.resume_command = resume_command
         # Keep every checkpoint of the run: nothing a user made is deleted.
-        self.saver = tf.train.Saver(max_to_keep=None)
+        # Relative paths in the `checkpoint` file: a copied or moved train_dir
+        # restores its own checkpoints.
+        self.saver = tf.train.Saver(max_to_keep=None, save_relative_paths=True)
         self.steps_run = 0
         self.train_seconds = 0.0
 
@@ -510,7 +513,7 @@ class Trainer:
                 last checkpoint on disk is the last good one.
         """
         _, loss_value = self.sess.run([self.train_op, self.loss], feed_dict=feed_dict)
-        check_finite(loss_value, self.step, tf.train.latest_checkpoint(self.run_dir))
+        check_finite(loss_value, self.step, self.run_dir)
         self.step += 1
         self.steps_run += 1
         self.train_seconds = time.time() - self._start

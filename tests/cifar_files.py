@@ -47,7 +47,7 @@ def _uint8_array(array):
 
 def batch_bytes(pixels, labels, batch_label='training batch 1 of 5', filenames=None):
     """The bytes of one batch file: a dict of batch_label, labels, data, filenames."""
-    filenames = filenames or ['image_{:05d}.png'.format(i) for i in range(len(labels))]
+    filenames = filenames or [f'image_{i:05d}.png' for i in range(len(labels))]
     body = (_py2_str('batch_label') + _py2_str(batch_label)
             + _py2_str('labels') + b']('
             + b''.join(_int(int(label)) for label in labels) + b'e'
@@ -89,8 +89,8 @@ def write_dataset(folder, train_per_batch=100, test_count=100, seed=0):
     os.makedirs(folder, exist_ok=True)
     for index in range(1, 6):
         pixels, labels = make_images(train_per_batch, seed + index)
-        with open(os.path.join(folder, 'data_batch_{}'.format(index)), 'wb') as f:
-            f.write(batch_bytes(pixels, labels, 'training batch {} of 5'.format(index)))
+        with open(os.path.join(folder, f'data_batch_{index}'), 'wb') as f:
+            f.write(batch_bytes(pixels, labels, f'training batch {index} of 5'))
     pixels, labels = make_images(test_count, seed + 100)
     with open(os.path.join(folder, 'test_batch'), 'wb') as f:
         f.write(batch_bytes(pixels, labels, 'testing batch 1 of 1'))

@@ -13,8 +13,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import cifar_files  # noqa: E402
 import train_helpers  # noqa: E402
+
+import cifar_files  # noqa: E402
 
 SAMPLE_DIR = os.path.join(os.path.dirname(ROOT), 'shared', 'cifar-10-sample')
 

@@ -1,0 +1,491 @@
+"""Every bad input gets a clear error, and nothing a user made is lost.
+
+Each test checks the exit code, the message on stderr (no traceback) and the
+files left behind: bad flags, checkpoints that do not fit, damaged files,
+diverging training, Ctrl-C and resuming, unwritable folders, a full disk,
+runs started at once, and own images that cannot be read.
+"""
+
+import contextlib
+import glob
+import io
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import train_helpers
+
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+
+import data_helpers
+import restore_model
+import run_cnn_model
+import run_fc_model
+import softmax
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_captured(module, *args):
+    """Runs a script's main() outside a test function; returns (code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = train_helpers.run_main(module.main, [module.__name__ + '.py', *args])
+    return code, out.getvalue(), err.getvalue()
+
+
+def assert_user_error(code, err, *phrases):
+    """Exit 1 with an 'Error: ...' message holding every phrase, and no traceback."""
+    assert code == 1, err
+    assert 'Error: ' in err
+    assert 'Traceback' not in err
+    for phrase in phrases:
+        assert phrase in err, (phrase, err)
+
+
+def run_folders(train_dir):
+    """The run folders inside train_dir (none when it does not exist)."""
+    if not os.path.isdir(train_dir):
+        return []
+    return sorted(os.path.join(train_dir, name) for name in os.listdir(train_dir)
+                  if os.path.isdir(os.path.join(train_dir, name)))
+
+
+def checkpoint_steps(folder):
+    """The steps of the checkpoint files (any of .index, .data-*, .meta) in a folder."""
+    names = glob.glob(os.path.join(folder, 'model.ckpt-*'))
+    return sorted({int(re.search(r'model\.ckpt-(\d+)\.', name).group(1)) for name in names})
+
+
+def files_of(folder):
+    """Every file below a folder with its size and modification time."""
+    found = {}
+    for parent, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(parent, name)
+            found[path] = (os.path.getsize(path), os.path.getmtime(path))
+    return found
+
+
+@pytest.fixture
+def no_data(tmp_path, monkeypatch):
+    """A --data_dir that does not exist; fetching it fails at once, without a network."""
+    monkeypatch.setattr(data_helpers, 'CIFAR10_URL', 'file:///nonexistent/cifar-10.tar.gz')
+    return str(tmp_path / 'no-data' / 'cifar-10-batches-py')
+
+
+@pytest.fixture(scope='module')
+def fc_checkpoint(cifar_dir, tmp_path_factory):
+    """A train_dir with a short run_fc_model run (default hidden1=120)."""
+    train_dir = str(tmp_path_factory.mktemp('fc'))
+    code, _, err = run_captured(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                                '--max_steps', '20', '--batch_size', '50', '--seed', '1')
+    assert code == 0, err
+    return train_dir
+
+
+# ---------------------------------------------------------------------------
+# Flags: checked before any data is loaded
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize('module, args, phrase', [
+    (run_fc_model, ['--batch_size', '0'], '--batch_size is 0; it must be greater than 0'),
+    (run_fc_model, ['--max_steps', '-3'], '--max_steps is -3; it must be greater than 0'),
+    (run_fc_model, ['--hidden1', '0'], '--hidden1 is 0; it must be greater than 0'),
+    (run_fc_model, ['--learning_rate', '0'], '--learning_rate is 0.0; it must be greater than 0'),
+    (run_fc_model, ['--learning_rate', 'nan'], '--learning_rate is nan; it must be a finite'),
+    (run_fc_model, ['--reg_constant', '-0.5'], '--reg_constant is -0.5; it must be 0 or more'),
+    (run_cnn_model, ['--epochs', '0'], '--epochs is 0; it must be greater than 0'),
+    (run_cnn_model, ['--dropout_rate', '1'],
+     '--dropout_rate is 1.0; it must be at least 0 and below 1'),
+    (run_cnn_model, ['--dropout_rate', '-0.1'],
+     '--dropout_rate is -0.1; it must be at least 0 and below 1'),
+    (softmax, ['--batch_size', '0'], '--batch_size is 0; it must be greater than 0'),
+])
+def test_bad_flag_values_are_refused_before_loading_data(run, no_data, tmp_path, module, args,
+                                                         phrase):
+    """Exit 1 naming the flag and the rule; no data fetched, no run folder made."""
+    train_dir = str(tmp_path / 'logs')
+    extra = [] if module is softmax else ['--train_dir', train_dir]
+    code, out, err = run(module, '--data_dir', no_data, *extra, *args)
+    assert_user_error(code, err, phrase)
+    assert 'Step' not in out
+    assert not os.path.exists(os.path.dirname(no_data))  # no attempt to fetch the data
+    assert not os.path.exists(train_dir)
+
+
+def test_unknown_flag_lists_the_known_ones(run, no_data, tmp_path):
+    """A typo (--hidden for --hidden1): the message names it and lists the flags."""
+    train_dir = str(tmp_path / 'logs')
+    code, _, err = run(run_fc_model, '--data_dir', no_data, '--train_dir', train_dir,
+                       '--hidden', '5')
+    assert_user_error(code, err, "'hidden'", 'Known flags', '--hidden1', '--batch_size',
+                      '--learning_rate')
+    assert not os.path.exists(os.path.dirname(no_data))
+    assert not os.path.exists(train_dir)
+
+
+def test_batch_larger_than_training_set(run, cifar_dir, tmp_path):
+    """--batch_size 501 with 500 training images: a clear message, no run folder."""
+    train_dir = str(tmp_path / 'logs')
+    code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                       '--batch_size', '501')
+    assert_user_error(code, err, '--batch_size 501', '500 images')
+    assert run_folders(train_dir) == []
+
+
+# ---------------------------------------------------------------------------
+# restore_model.py: checkpoints that are missing, do not fit or are damaged
+# ---------------------------------------------------------------------------
+
+def test_restore_without_checkpoint(run, cifar_dir, tmp_path):
+    """An empty train_dir: the message says there is no checkpoint and what to do."""
+    code, out, err = run(restore_model, '--train_dir', str(tmp_path), '--data_dir', cifar_dir)
+    assert_user_error(code, err, f'no checkpoint in {tmp_path}', 'Train a model first',
+                      '--train_dir')
+    assert 'Test accuracy' not in out
+
+
+def test_restore_with_other_hidden1(run, cifar_dir, tmp_path):
+    """Trained with --hidden1 20, restored with the default 120: says what it found."""
+    train_dir = str(tmp_path / 'logs')
+    code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                       '--hidden1', '20', '--max_steps', '10', '--batch_size', '50')
+    assert code == 0, err
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
+    assert_user_error(code, err, 'hidden1=20', 'hidden1=120', 'Pass the flags')
+    assert '[3072, 20]' in err and '[3072, 120]' in err
+    assert 'Test accuracy' not in out
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir,
+                         '--hidden1', '20')
+    assert code == 0, err
+    assert 'Current step: 10' in out.splitlines()
+
+
+def test_restore_cnn_checkpoint_as_fc(run, cifar_dir, tmp_path):
+    """A CNN checkpoint with --model fc: the message names both models."""
+    train_dir = str(tmp_path / 'logs')
+    code, _, err = run(run_cnn_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                       '--epochs', '1', '--batch_size', '100')
+    assert code == 0, err
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir,
+                         '--model', 'fc')
+    assert_user_error(code, err, 'convolutional network', '--model fc', 'two-layer network')
+    assert 'Test accuracy' not in out
+
+
+@pytest.mark.parametrize('damaged', ['.data-00000-of-00001', '.index'])
+def test_restore_damaged_checkpoint(run, cifar_dir, tmp_path, damaged):
+    """Junk bytes in a checkpoint file: a clear error naming it; the files are kept."""
+    train_dir = str(tmp_path / 'logs')
+    code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                       '--max_steps', '20', '--batch_size', '50', '--seed', '1')
+    assert code == 0, err
+    (folder,) = run_folders(train_dir)
+    prefix = os.path.join(folder, 'model.ckpt-20')
+    with open(prefix + damaged, 'wb') as f:
+        f.write(b'this is not a checkpoint' * 7)
+    before = files_of(train_dir)
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
+    assert_user_error(code, err, prefix, 'damaged')
+    assert 'Test accuracy' not in out
+    assert files_of(train_dir) == before
+
+
+def test_moved_train_dir_restores_its_own_checkpoint(run, cifar_dir, fc_checkpoint, tmp_path):
+    """A train_dir copied elsewhere and then moved restores from its new place.
+
+    The copy's checkpoint is damaged on purpose: restoring it must fail, which
+    shows that the copy, and not the original it came from, is read.
+    """
+    copy = str(tmp_path / 'copy')
+    shutil.copytree(fc_checkpoint, copy)
+    moved = str(tmp_path / 'moved')
+    os.rename(copy, moved)
+    code, out, err = run(restore_model, '--train_dir', moved, '--data_dir', cifar_dir)
+    assert code == 0, err
+    assert 'Current step: 20' in out.splitlines()
+    (folder,) = run_folders(moved)
+    with open(os.path.join(folder, 'model.ckpt-20.index'), 'wb') as f:
+        f.write(b'junk')
+    code, out, err = run(restore_model, '--train_dir', moved, '--data_dir', cifar_dir)
+    assert_user_error(code, err, os.path.join(folder, 'model.ckpt-20'), 'damaged')
+
+
+# ---------------------------------------------------------------------------
+# Training that goes wrong
+# ---------------------------------------------------------------------------
+
+def test_diverging_loss_stops_without_saving(run, cifar_dir, tmp_path):
+    """A huge learning rate: the loss becomes nan/inf; the run stops, saves nothing."""
+    train_dir = str(tmp_path / 'logs')
+    code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--learning_rate', '1e30', '--max_steps', '1100', '--batch_size', '50')
+    assert_user_error(code, err, 'smaller', 'learning rate', 'No checkpoint had been saved')
+    assert re.search(r'The loss became (nan|inf|-inf) at step \d+', err)
+    assert 'Step 0, training accuracy' in out
+    assert 'Test accuracy' not in out
+    (folder,) = run_folders(train_dir)
+    assert checkpoint_steps(folder) == []
+
+
+def test_loss_diverging_after_a_checkpoint_keeps_it(run, cifar_dir, tmp_path, monkeypatch):
+    """A NaN loss at step 1050 names the last good checkpoint, 1000, and saves nothing else."""
+    real_gen_batch = data_helpers.gen_batch
+
+    def gen_batch_with_a_bad_image(data, batch_size, num_iter, seed=None, start_step=0):
+        for step, (images, labels) in enumerate(
+                real_gen_batch(data, batch_size, num_iter, seed, start_step), start_step):
+            if step == 1050:
+                images = images.copy()
+                images[0, 0] = np.nan
+            yield images, labels
+
+    monkeypatch.setattr(data_helpers, 'gen_batch', gen_batch_with_a_bad_image)
+    train_dir = str(tmp_path / 'logs')
+    code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--max_steps', '1100', '--batch_size', '50', '--seed', '1')
+    (folder,) = run_folders(train_dir)
+    # The NaN image gives NaN weights at step 1050; the loss shows it then or a step later.
+    assert re.search(r'The loss became nan at step 105[01]:', err), err
+    assert_user_error(code, err, 'smaller', 'The last good checkpoint is kept: '
+                      + os.path.join(folder, 'model.ckpt-1000'))
+    assert out.count('Saved checkpoint') == 1
+    assert checkpoint_steps(folder) == [1000]
+    monkeypatch.undo()
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
+    assert code == 0, err
+    assert 'Current step: 1000' in out.splitlines()
+
+
+def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(cifar_dir, tmp_path, run):
+    """SIGINT to a real run: exit 130, a checkpoint, and the --resume command on stderr."""
+    train_dir = str(tmp_path / 'logs')
+    process = subprocess.Popen(
+        [sys.executable, 'run_fc_model.py', '--data_dir', cifar_dir, '--train_dir', train_dir,
+         '--seed', '3', '--max_steps', '200000', '--batch_size', '50'],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED='1'))
+    try:
+        seen = []
+        for line in process.stdout:
+            seen.append(line)
+            if line.startswith('Step 100,'):
+                break
+        assert seen and seen[-1].startswith('Step 100,'), ''.join(seen)
+        process.send_signal(signal.SIGINT)
+        rest, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, err
+    assert 'Traceback' not in err
+    match = re.search(r'Saved checkpoint (\S+model\.ckpt-(\d+))\.', err)
+    assert match, err
+    checkpoint, step = match.group(1), int(match.group(2))
+    assert step >= 100
+    assert os.path.isfile(checkpoint + '.index')
+    assert glob.glob(checkpoint + '.data-*')
+    assert f'--train_dir {train_dir}' in err and '--resume' in err
+    assert 'python run_fc_model.py' in err
+    assert 'Total time' not in rest
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
+    assert code == 0, err
+    assert f'Current step: {step}' in out.splitlines()
+
+
+@pytest.fixture(scope='module')
+def uninterrupted_run(cifar_dir, tmp_path_factory):
+    """300 steps in one go: (train_dir, stdout)."""
+    train_dir = str(tmp_path_factory.mktemp('whole'))
+    code, out, err = run_captured(
+        run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir, '--seed', '3',
+        '--max_steps', '300', '--batch_size', '50', '--learning_rate', '0.00001')
+    assert code == 0, err
+    return train_dir, out
+
+
+@pytest.fixture(scope='module')
+def resumed_run(cifar_dir, tmp_path_factory):
+    """150 steps, then --resume --max_steps 300: (train_dir, first stdout, resumed stdout)."""
+    train_dir = str(tmp_path_factory.mktemp('resumed'))
+    code, first, err = run_captured(
+        run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir, '--seed', '3',
+        '--max_steps', '150', '--batch_size', '50', '--learning_rate', '0.00001')
+    assert code == 0, err
+    code, resumed, err = run_captured(
+        run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir, '--resume',
+        '--max_steps', '300')
+    assert code == 0, err
+    return train_dir, first, resumed
+
+
+def test_resume_continues_where_it_stopped(resumed_run, cifar_dir, run):
+    """The resumed run starts at step 150 in the same run folder and ends at step 300."""
+    train_dir, _, resumed = resumed_run
+    (folder,) = run_folders(train_dir)
+    lines = resumed.splitlines()
+    assert f'Resuming from {os.path.join(folder, "model.ckpt-150")}' in lines
+    steps = [int(re.match(r'Step (\d+),', line).group(1))
+             for line in lines if line.startswith('Step ')]
+    assert steps == [200]
+    assert {'batch_size = 50', 'seed = 3', 'max_steps = 300', 'learning_rate = 1e-05'} \
+        <= set(lines)
+    assert checkpoint_steps(folder) == [150, 300]
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
+    assert code == 0, err
+    assert 'Current step: 300' in out.splitlines()
+
+
+def test_resumed_run_equals_the_uninterrupted_one(resumed_run, uninterrupted_run):
+    """Same test accuracy line and the very same weights as 300 steps in one go."""
+    train_dir, _, resumed = resumed_run
+    whole_dir, whole = uninterrupted_run
+
+    def test_line(out):
+        return [line for line in out.splitlines() if line.startswith('Test accuracy')]
+
+    assert test_line(resumed) == test_line(whole)
+    assert len(test_line(whole)) == 1
+    (folder,) = run_folders(train_dir)
+    (whole_folder,) = run_folders(whole_dir)
+    resumed_reader = tf.train.load_checkpoint(os.path.join(folder, 'model.ckpt-300'))
+    whole_reader = tf.train.load_checkpoint(os.path.join(whole_folder, 'model.ckpt-300'))
+    for name in ('Layer1/weights', 'Layer1/biases', 'Layer2/weights', 'Layer2/biases',
+                 'global_step'):
+        np.testing.assert_array_equal(resumed_reader.get_tensor(name),
+                                      whole_reader.get_tensor(name), err_msg=name)
+
+
+def test_resume_with_conflicting_flag(resumed_run, cifar_dir, run):
+    """--resume --hidden1 20 on a hidden1=120 run: a clear error, the run untouched."""
+    train_dir, _, _ = resumed_run
+    before = files_of(train_dir)
+    code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--resume', '--hidden1', '20')
+    assert_user_error(code, err, '--hidden1 20', '120', 'without --resume')
+    assert 'Step' not in out
+    assert files_of(train_dir) == before
+
+
+def test_resume_without_checkpoint(run, no_data, tmp_path):
+    """--resume in an empty train_dir: says there is nothing to resume from."""
+    train_dir = str(tmp_path / 'logs')
+    code, _, err = run(run_fc_model, '--data_dir', no_data, '--train_dir', train_dir,
+                       '--resume')
+    assert_user_error(code, err, '--resume', f'no checkpoint in {train_dir}',
+                      'without --resume')
+    assert run_folders(train_dir) == []
+    assert not os.path.exists(os.path.dirname(no_data))
+
+
+# ---------------------------------------------------------------------------
+# Files and folders
+# ---------------------------------------------------------------------------
+
+def test_train_dir_that_cannot_be_written(run, no_data, tmp_path):
+    """--train_dir below a regular file: exit 1 naming it, before loading any data."""
+    blocker = tmp_path / 'afile'
+    blocker.write_text('my notes\n')
+    train_dir = str(blocker / 'logs')
+    code, _, err = run(run_fc_model, '--data_dir', no_data, '--train_dir', train_dir)
+    assert_user_error(code, err, f'Cannot write to --train_dir {train_dir}')
+    assert not os.path.exists(os.path.dirname(no_data))
+    assert blocker.read_text() == 'my notes\n'
+
+
+def test_disk_full_while_saving_keeps_earlier_checkpoints(run, cifar_dir, tmp_path,
+                                                          monkeypatch):
+    """The second save fails for lack of space: exit 1, the first checkpoint restores."""
+    real_save = tf.train.Saver.save
+    calls = []
+
+    def save_until_the_disk_is_full(self, *args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:
+            raise tf.errors.ResourceExhaustedError(None, None, 'No space left on device')
+        return real_save(self, *args, **kwargs)
+
+    monkeypatch.setattr(tf.train.Saver, 'save', save_until_the_disk_is_full)
+    train_dir = str(tmp_path / 'logs')
+    code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--max_steps', '1100', '--batch_size', '50', '--seed', '1')
+    assert len(calls) == 2
+    assert_user_error(code, err, 'No space left on device', 'intact', '--resume')
+    (folder,) = run_folders(train_dir)
+    assert checkpoint_steps(folder) == [1000]
+    assert os.path.isfile(os.path.join(folder, 'model.ckpt-1000.index'))
+    assert glob.glob(os.path.join(folder, 'model.ckpt-1000.data-*'))
+    monkeypatch.undo()
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
+    assert code == 0, err
+    assert 'Current step: 1000' in out.splitlines()
+
+
+def test_two_runs_at_once_get_their_own_folders(cifar_dir, tmp_path):
+    """Two real runs started together in one train_dir: two folders, two checkpoints."""
+    train_dir = str(tmp_path / 'logs')
+    processes = [subprocess.Popen(
+        [sys.executable, 'run_fc_model.py', '--data_dir', cifar_dir, '--train_dir', train_dir,
+         '--max_steps', '100', '--batch_size', '50', '--seed', str(seed)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for seed in (1, 2)]
+    try:
+        results = [process.communicate(timeout=300) for process in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    for process, (_, err) in zip(processes, results, strict=True):
+        assert process.returncode == 0, err
+    folders = run_folders(train_dir)
+    assert len(folders) == 2
+    seeds = set()
+    for folder in folders:
+        assert checkpoint_steps(folder) == [100]
+        assert tf.train.latest_checkpoint(folder) == os.path.join(folder, 'model.ckpt-100')
+        seeds.add(train_helpers.load_run_params(folder)['seed'])
+    assert seeds == {1, 2}
+
+
+def test_make_run_dir_twice_in_one_second(tmp_path, monkeypatch):
+    """Two run folders made in the same second are two different folders."""
+    monkeypatch.setattr(time, 'strftime', lambda *args: '20240102-030405')
+    first = train_helpers.make_run_dir(str(tmp_path))
+    second = train_helpers.make_run_dir(str(tmp_path))
+    assert first != second
+    assert os.path.isdir(first) and os.path.isdir(second)
+    assert os.path.basename(first).startswith('20240102-030405')
+    assert os.path.basename(second).startswith('20240102-030405')
+    assert sorted(os.listdir(tmp_path)) == sorted(map(os.path.basename, (first, second)))
+
+
+# ---------------------------------------------------------------------------
+# Own images that cannot be read
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize('kind, phrase', [
+    ('missing', 'does not exist'),
+    ('empty', 'is empty'),
+    ('text', 'is not an image'),
+])
+def test_restore_image_that_cannot_be_read(run, fc_checkpoint, tmp_path, kind, phrase):
+    """A missing, empty or text file given to --image: exit 1, the message names it."""
+    path = tmp_path / 'photo.png'
+    if kind == 'empty':
+        path.write_bytes(b'')
+    elif kind == 'text':
+        path.write_text('a shopping list, not a photo\n')
+    code, out, err = run(restore_model, '--train_dir', fc_checkpoint, '--image', str(path))
+    assert_user_error(code, err, str(path), phrase)
+    assert str(path) + ':' not in out
+    if kind == 'text':
+        assert path.read_text() == 'a shopping list, not a photo\n'

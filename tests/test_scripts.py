@@ -1,0 +1,345 @@
+"""End-to-end runs of the scripts on a small CIFAR-10 set, and unit checks of the models.
+
+Every script runs in-process on `cifar_dir` (500 training and 100 test images
+in the real file format); the tests read what a user reads: the printed lines,
+the run folder with its checkpoints and TensorBoard events, and what
+`restore_model.py` makes of them.
+"""
+
+import contextlib
+import glob
+import io
+import os
+import re
+
+import train_helpers
+
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+
+import cnn_model
+import data_helpers
+import restore_model
+import run_cnn_model
+import run_fc_model
+import softmax
+import two_layer_fc
+
+RUN_FOLDER = re.compile(r'\d{8}-\d{6}(-\d+)?$')
+
+
+def run_captured(module, *args):
+    """Runs a script's main() outside a test function; returns (code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = train_helpers.run_main(module.main, [module.__name__ + '.py', *args])
+    return code, out.getvalue(), err.getvalue()
+
+
+def run_folder(train_dir):
+    """The single run folder `train_dir/YYYYmmdd-HHMMSS/` of a run."""
+    folders = [name for name in os.listdir(train_dir)
+               if os.path.isdir(os.path.join(train_dir, name))]
+    assert len(folders) == 1, folders
+    assert RUN_FOLDER.match(folders[0]), folders[0]
+    return os.path.join(train_dir, folders[0])
+
+
+def checkpoint_steps(folder):
+    """The steps of the complete checkpoints (index and data files) in a folder."""
+    steps = set()
+    for index in glob.glob(os.path.join(folder, 'model.ckpt-*.index')):
+        prefix = index[:-len('.index')]
+        if glob.glob(prefix + '.data-*'):
+            steps.add(int(prefix.rsplit('-', 1)[1]))
+    return sorted(steps)
+
+
+def read_events(folder):
+    """All summary values of a run folder's event files as (step, tag, value) tuples."""
+    values = []
+    for path in glob.glob(os.path.join(folder, 'events.out.tfevents.*')):
+        for event in tf.train.summary_iterator(path):
+            for value in event.summary.value:
+                values.append((event.step, value.tag, value))
+    return values
+
+
+def line_value(out, prefix):
+    """The text after `prefix` on the only line that starts with it."""
+    lines = [line for line in out.splitlines() if line.startswith(prefix)]
+    assert len(lines) == 1, (prefix, lines)
+    return lines[0][len(prefix):]
+
+
+# ---------------------------------------------------------------------------
+# softmax.py
+# ---------------------------------------------------------------------------
+
+def test_softmax_prints_the_published_lines(run, cifar_dir):
+    """Step lines every 100 steps, the test accuracy, and the total time last."""
+    code, out, err = run(softmax, '--data_dir', cifar_dir, '--max_steps', '200',
+                         '--batch_size', '50', '--seed', '1')
+    assert code == 0, err
+    lines = out.splitlines()
+    steps = [line for line in lines if line.startswith('Step')]
+    assert len(steps) == 2
+    for step, line in zip((0, 100), steps, strict=True):
+        accuracy = float(line.rsplit(' ', 1)[1])
+        assert 0 <= accuracy <= 1
+        assert line == f'Step {step:5d}: training accuracy {accuracy:g}'
+    test_accuracy = float(line_value(out, 'Test accuracy '))
+    assert f'Test accuracy {test_accuracy:g}' in lines
+    assert test_accuracy > 0.3  # the classes differ by colour: far better than guessing
+    match = re.fullmatch(r'Total time: *(\d+\.\d\d)s', lines[-1])
+    assert match and lines[-1] == f'Total time: {float(match.group(1)):5.2f}s'
+
+
+# ---------------------------------------------------------------------------
+# run_fc_model.py and restore_model.py
+# ---------------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def fc_run(cifar_dir, tmp_path_factory):
+    """A run_fc_model run of 1,100 steps: a periodic and a final checkpoint."""
+    train_dir = str(tmp_path_factory.mktemp('fc_logs'))
+    code, out, err = run_captured(
+        run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir, '--max_steps', '1100',
+        '--batch_size', '50', '--learning_rate', '0.00001', '--seed', '1')
+    assert code == 0, err
+    return train_dir, out
+
+
+def test_fc_prints_its_own_parameters_sorted(fc_run, cifar_dir):
+    """'Parameters:' then one 'name = value' line per own flag, sorted, no absl flags."""
+    train_dir, out = fc_run
+    lines = out.splitlines()
+    start = lines.index('Parameters:') + 1
+    end = lines.index('', start)
+    parameters = [line.split(' = ', 1) for line in lines[start:end]]
+    names = [name for name, _ in parameters]
+    assert names == ['batch_size', 'data_dir', 'hidden1', 'learning_rate', 'max_steps',
+                     'reg_constant', 'resume', 'seed', 'train_dir', 'validation_size']
+    values = dict(parameters)
+    assert values['batch_size'] == '50'
+    assert values['max_steps'] == '1100'
+    assert values['hidden1'] == '120'
+    assert values['seed'] == '1'
+    assert values['data_dir'] == cifar_dir
+    assert values['train_dir'] == train_dir
+    assert float(values['learning_rate']) == 0.00001
+
+
+def test_fc_progress_checkpoints_and_end_lines(fc_run):
+    """Step lines every 100 steps, 'Saved checkpoint' after 1,000 and at the end."""
+    train_dir, out = fc_run
+    lines = out.splitlines()
+    step_lines = [line for line in lines if line.startswith('Step')]
+    assert [int(re.match(r'Step (\d+),', line).group(1)) for line in step_lines] == \
+        list(range(0, 1001, 100))
+    for line in step_lines:
+        step, accuracy = re.fullmatch(r'Step (\d+), training accuracy (\S+)', line).groups()
+        assert line == f'Step {int(step):d}, training accuracy {float(accuracy):g}'
+    saved = [i for i, line in enumerate(lines) if line == 'Saved checkpoint']
+    assert len(saved) == 2
+    # After the 1,000th step (before the 'Step 1000' line), and once more at the end.
+    assert lines.index(step_lines[9]) < saved[0] < lines.index(step_lines[10]) < saved[1]
+    test_line = [i for i, line in enumerate(lines) if line.startswith('Test accuracy ')]
+    assert len(test_line) == 1 and test_line[0] > saved[1]
+    accuracy = float(lines[test_line[0]].split()[-1])
+    assert lines[test_line[0]] == f'Test accuracy {accuracy:g}'
+    assert re.fullmatch(r'Total time: *\d+\.\d\ds', lines[-1])
+
+
+def test_fc_run_folder_holds_both_checkpoints(fc_run):
+    """One folder train_dir/YYYYmmdd-HHMMSS/ with model.ckpt-1000.* and model.ckpt-1100.*."""
+    train_dir, _ = fc_run
+    folder = run_folder(train_dir)
+    assert checkpoint_steps(folder) == [1000, 1100]
+    for step in (1000, 1100):
+        assert os.path.isfile(os.path.join(folder, f'model.ckpt-{step}.meta'))
+    assert not glob.glob(os.path.join(train_dir, 'model.ckpt-*'))  # all inside the run folder
+
+
+def test_fc_summaries_every_100_steps(fc_run):
+    """The events hold loss, train_accuracy and a logits histogram at steps 0, 100, ..."""
+    train_dir, _ = fc_run
+    values = read_events(run_folder(train_dir))
+    expected = list(range(0, 1001, 100))
+
+    def steps(suffix, kind):
+        return sorted(step for step, tag, value in values
+                      if tag.endswith(suffix) and value.WhichOneof('value') == kind)
+
+    assert steps('loss', 'simple_value') == expected
+    assert steps('train_accuracy', 'simple_value') == expected
+    assert steps('logits', 'histo') == expected
+    losses = [value.simple_value for _, tag, value in values if tag.endswith('loss')]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
+
+
+def test_restore_fc_prints_the_same_test_accuracy(run, fc_run, cifar_dir):
+    """restore_model restores the newest checkpoint (step 1100) and repeats the figure."""
+    train_dir, train_out = fc_run
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert 'Restoring variables from checkpoint' in lines
+    assert 'Current step: 1100' in lines
+    trained = 'Test accuracy ' + line_value(train_out, 'Test accuracy ')
+    assert [line for line in lines if line.startswith('Test accuracy')] == [trained]
+    assert lines[-1].startswith('Total time:')
+
+
+def test_restore_after_validation_split_repeats_the_test_accuracy(run, cifar_dir, tmp_path):
+    """A run that held out training images: restore_model gives its test accuracy too.
+
+    The held-out images change the training mean the test images are centred
+    with; restoring must use the run's own mean image.
+    """
+    train_dir = str(tmp_path / 'logs')
+    code, train_out, err = run(
+        run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir, '--max_steps', '100',
+        '--batch_size', '50', '--learning_rate', '0.00001', '--seed', '2',
+        '--validation_size', '400')
+    assert code == 0, err
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
+    assert code == 0, err
+    assert line_value(out, 'Test accuracy ') == line_value(train_out, 'Test accuracy ')
+
+
+# ---------------------------------------------------------------------------
+# run_cnn_model.py
+# ---------------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def cnn_run(cifar_dir, tmp_path_factory):
+    """A two-epoch run_cnn_model run: 10 batches of 50 an epoch."""
+    train_dir = str(tmp_path_factory.mktemp('cnn_logs'))
+    code, out, err = run_captured(
+        run_cnn_model, '--data_dir', cifar_dir, '--train_dir', train_dir, '--epochs', '2',
+        '--batch_size', '50', '--seed', '1')
+    assert code == 0, err
+    return train_dir, out
+
+
+def test_cnn_prints_the_published_lines(cnn_run):
+    """'Cost after epoch 0: ...' (every 10 epochs), train and test accuracy, total time last."""
+    _, out = cnn_run
+    lines = out.splitlines()
+    cost_lines = [line for line in lines if line.startswith('Cost after epoch')]
+    assert len(cost_lines) == 1
+    numbers = re.fullmatch(r'Cost after epoch 0: (\S+), train accuracy: (\S+), '
+                           r'validation accuracy: (\S+)', cost_lines[0]).groups()
+    cost, train_accuracy, validation_accuracy = map(float, numbers)
+    # The published format: 'Cost after epoch %i: %f, train accuracy: %f, validation ...'.
+    assert cost_lines[0] == (f'Cost after epoch {0:d}: {cost:f}, train accuracy: '
+                             f'{train_accuracy:f}, validation accuracy: {validation_accuracy:f}')
+    assert cost > 0 and 0 <= train_accuracy <= 1 and 0 <= validation_accuracy <= 1
+    train = float(line_value(out, 'Train Accuracy: '))
+    test = float(line_value(out, 'Test Accuracy: '))
+    assert 0 <= train <= 1 and 0 <= test <= 1
+    assert lines.index(cost_lines[0]) < lines.index(f'Train Accuracy: {train:g}') \
+        < lines.index(f'Test Accuracy: {test:g}')
+    assert re.fullmatch(r'Total time: *\d+\.\d\ds', lines[-1])
+
+
+def test_cnn_checkpoint_per_epoch_and_summaries(cnn_run):
+    """model.ckpt-10 and -20 (one per epoch); events with cost, loss, accuracy, logits."""
+    train_dir, _ = cnn_run
+    folder = run_folder(train_dir)
+    assert checkpoint_steps(folder) == [10, 20]
+    values = read_events(folder)
+    costs = sorted((step, value.simple_value) for step, tag, value in values if tag == 'cost')
+    assert [step for step, _ in costs] == [0, 1]
+    assert all(cost > 0 for _, cost in costs)
+    tags = {(tag.rsplit('/', 1)[-1], value.WhichOneof('value')) for _, tag, value in values}
+    assert {('loss', 'simple_value'), ('train_accuracy', 'simple_value'),
+            ('logits', 'histo')} <= tags
+
+
+def test_restore_detects_the_cnn_and_repeats_its_test_accuracy(run, cnn_run, cifar_dir):
+    """Without --model, restore_model finds the CNN and prints the run's test accuracy."""
+    train_dir, train_out = cnn_run
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
+    assert code == 0, err
+    assert 'Restoring variables from checkpoint' in out.splitlines()
+    assert 'Current step: 20' in out.splitlines()
+    assert line_value(out, 'Test accuracy ') == line_value(train_out, 'Test Accuracy: ')
+
+
+# ---------------------------------------------------------------------------
+# The models themselves
+# ---------------------------------------------------------------------------
+
+@pytest.fixture
+def cnn_graph():
+    """A CNN graph with initialised variables: (session, images, rate, logits, step, images)."""
+    with tf.Graph().as_default():
+        images, _, rate = run_cnn_model.placeholder_inputs()
+        logits = cnn_model.inference(images, rate, seed=5)
+        global_step = tf.train.get_global_step()
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            batch = np.random.default_rng(0).normal(0, 50, (5, 32, 32, 3)).astype(np.float32)
+            yield sess, images, rate, logits, global_step, batch
+
+
+def test_cnn_logits_and_features(cnn_graph):
+    """N x 10 logits; the last layer is fed 8 x 8 x 64 = 4,096 features."""
+    sess, images, _, logits, _, batch = cnn_graph
+    assert logits.shape.as_list() == [None, 10]
+    assert sess.run(logits, {images: batch}).shape == (5, 10)
+    weights = [v for v in tf.global_variables() if v.op.name == 'fc/weights']
+    assert len(weights) == 1 and weights[0].shape.as_list() == [4096, 10]
+    reshapes = [op for op in tf.get_default_graph().get_operations()
+                if op.type == 'Reshape' and op.name.startswith('fc/')]
+    assert len(reshapes) == 1
+    assert reshapes[0].outputs[0].shape.as_list() == [None, 4096]
+    assert sess.run(reshapes[0].outputs[0], {images: batch}).shape == (5, 4096)
+
+
+def test_cnn_dropout_only_in_training(cnn_graph):
+    """Rate left at 0: identical logits; rate 0.3 fed: other logits, new masks each step."""
+    sess, images, rate, logits, global_step, batch = cnn_graph
+    evaluation = sess.run(logits, {images: batch})
+    np.testing.assert_array_equal(evaluation, sess.run(logits, {images: batch}))
+    np.testing.assert_array_equal(evaluation, sess.run(logits, {images: batch, rate: 0.0}))
+
+    training = sess.run(logits, {images: batch, rate: 0.3})
+    assert not np.allclose(training, evaluation)
+    sess.run(global_step.assign(1))
+    next_step = sess.run(logits, {images: batch, rate: 0.3})
+    assert not np.allclose(next_step, training)
+    np.testing.assert_array_equal(evaluation, sess.run(logits, {images: batch}))
+
+
+def test_batchwise_evaluation_equals_whole_set_accuracy():
+    """predict / do_eval in batches of 7 and 1,000 give the whole-set predictions and accuracy."""
+    rng = np.random.default_rng(1)
+    images = rng.normal(0, 60, (53, data_helpers.IMAGE_PIXELS)).astype(np.float32)
+    with tf.Graph().as_default():
+        tf.set_random_seed(1)
+        images_placeholder, labels_placeholder = run_fc_model.placeholder_inputs()
+        logits = two_layer_fc.inference(images_placeholder, data_helpers.IMAGE_PIXELS, 20,
+                                        data_helpers.NUM_CLASSES)
+        accuracy = two_layer_fc.evaluation(logits, labels_placeholder)
+        predictions = tf.argmax(logits, 1)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            whole = sess.run(predictions, {images_placeholder: images})
+            # Half the labels agree with the model, so the accuracy is well above 0.
+            labels = np.where(np.arange(53) % 2 == 0, whole, rng.integers(0, 10, 53))
+            expected = sess.run(accuracy, {images_placeholder: images,
+                                           labels_placeholder: labels})
+            for batch_size in (7, 1000):
+                predicted = train_helpers.predict(sess, predictions, images_placeholder,
+                                                  images, batch_size=batch_size)
+                np.testing.assert_array_equal(predicted, whole)
+            batch_accuracy, predicted = train_helpers.do_eval(
+                sess, predictions, images_placeholder, images, labels)
+    np.testing.assert_array_equal(predicted, whole)
+    assert 0.5 <= expected < 1
+    assert batch_accuracy == pytest.approx(float(expected), abs=1e-6)
+    assert batch_accuracy == np.mean(whole == labels)
