@@ -46,6 +46,21 @@ def print_class_report(labels, predicted, classes, set_name='test'):
               + f'  {class_accuracy:8.4f}')
 
 
+def report_test_set(data, predicted, writer=None, step=0):
+    """Prints the test set's confusion matrix; with a writer, shows it in TensorBoard.
+
+    Args:
+        data: the dict from `data_helpers.load_data`.
+        predicted: the predicted class of every test image.
+        writer: the run's summary FileWriter, or None.
+        step: the global step to file the images under.
+    """
+    print_class_report(data['labels_test'], predicted, data['classes'])
+    if writer is not None:
+        write_image_summaries(writer, step, data['images_test'], data['labels_test'],
+                              predicted, data['classes'], data['mean_image'])
+
+
 # ---------------------------------------------------------------------------
 # Pictures for TensorBoard
 # ---------------------------------------------------------------------------

@@ -144,8 +144,7 @@ def main(argv):
                     sess, tf.argmax(logits, 1), images_placeholder,
                     data['images_test'], data['labels_test'])
                 print(f'Test accuracy {test_accuracy:g}')
-                report_helpers.print_class_report(data['labels_test'], predicted,
-                                                  data['classes'])
+                report_helpers.report_test_set(data, predicted)
 
     train_helpers.print_total_time(start_time)
 

@@ -139,10 +139,7 @@ def run_training(data, run_dir, resume_from=None):
                 data['images_test'], data['labels_test'])
             print(f'Train Accuracy: {train_accuracy:g}')
             print(f'Test Accuracy: {test_accuracy:g}')
-            report_helpers.print_class_report(data['labels_test'], predicted, data['classes'])
-            report_helpers.write_image_summaries(
-                trainer.writer, trainer.step, data['images_test'], data['labels_test'],
-                predicted, data['classes'], data['mean_image'])
+            report_helpers.report_test_set(data, predicted, trainer.writer, trainer.step)
     return trainer
 
 

@@ -118,10 +118,7 @@ def run_training(data, run_dir, resume_from=None):
                 trainer.sess, predictions, images_placeholder,
                 data['images_test'], data['labels_test'])
             print(f'Test accuracy {test_accuracy:g}')
-            report_helpers.print_class_report(data['labels_test'], predicted, data['classes'])
-            report_helpers.write_image_summaries(
-                trainer.writer, trainer.step, data['images_test'], data['labels_test'],
-                predicted, data['classes'], data['mean_image'])
+            report_helpers.report_test_set(data, predicted, trainer.writer, trainer.step)
     return trainer
 
 

@@ -101,8 +101,7 @@ def main(argv):
             sess, predictions, images_placeholder,
             data_sets['images_test'], data_sets['labels_test'])
         print(f'Test accuracy {test_accuracy:g}')
-        report_helpers.print_class_report(data_sets['labels_test'], predicted,
-                                          data_sets['classes'])
+        report_helpers.report_test_set(data_sets, predicted)
 
     train_helpers.print_total_time(beginTime, train_seconds=train_seconds,
                                    train_steps=FLAGS.max_steps)
