@@ -1,0 +1,457 @@
+"""Tests of data_helpers: loading CIFAR-10, batches, fetching the archive, damaged files.
+
+The data sets are small ones in the real file format (Python 2 pickles), built by
+`cifar_files`; the download is served from a loopback HTTP server or a file:// URL,
+so nothing leaves the machine and nothing is written beside the real scripts.
+"""
+
+import contextlib
+import functools
+import hashlib
+import http.server
+import os
+import shutil
+import socket
+import struct
+import threading
+
+import cifar_files
+import numpy as np
+import pytest
+
+import data_helpers
+import run_fc_model
+import softmax
+from data_helpers import DataError
+
+CLASSES = ['plane', 'car', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']
+BATCH_FILES = ['data_batch_1', 'data_batch_2', 'data_batch_3', 'data_batch_4',
+               'data_batch_5', 'test_batch']
+
+
+def raw_dataset(train_per_batch=100, test_count=100, seed=0):
+    """The uint8 pixels and labels `cifar_files.write_dataset` writes, made independently."""
+    train = [cifar_files.make_images(train_per_batch, seed + index) for index in range(1, 6)]
+    pixels_train = np.concatenate([pixels for pixels, _ in train])
+    labels_train = np.concatenate([labels for _, labels in train])
+    pixels_test, labels_test = cifar_files.make_images(test_count, seed + 100)
+    return pixels_train, labels_train, pixels_test, np.array(labels_test)
+
+
+@pytest.fixture(scope='module')
+def raw():
+    """(pixels_train, labels_train, pixels_test, labels_test) of the `cifar_dir` set."""
+    return raw_dataset()
+
+
+@pytest.fixture(scope='module')
+def loaded(cifar_dir):
+    """load_data() of the small set; tests must not modify it."""
+    return data_helpers.load_data(cifar_dir)
+
+
+# ---------------------------------------------------------------------------
+# load_data, reshape_data
+# ---------------------------------------------------------------------------
+
+def test_load_data_shapes_types_and_classes(loaded, raw):
+    """The dict has the documented keys, shapes, dtypes, labels and class names."""
+    assert {'images_train', 'labels_train', 'images_test', 'labels_test',
+            'classes'} <= set(loaded)
+    assert loaded['images_train'].shape == (500, 3072)
+    assert loaded['images_test'].shape == (100, 3072)
+    assert loaded['labels_train'].shape == (500,)
+    assert loaded['labels_test'].shape == (100,)
+    assert loaded['images_train'].dtype == np.float32
+    assert loaded['images_test'].dtype == np.float32
+    assert loaded['labels_train'].dtype == np.int64
+    assert loaded['labels_test'].dtype == np.int64
+    np.testing.assert_array_equal(loaded['labels_train'], raw[1])
+    np.testing.assert_array_equal(loaded['labels_test'], raw[3])
+    assert list(loaded['classes']) == CLASSES
+
+
+def test_load_data_subtracts_the_mean_training_image(loaded, raw):
+    """Both sets are the raw pixels minus the per-pixel mean of the training pixels."""
+    pixels_train, _, pixels_test, _ = raw
+    mean = pixels_train.astype(np.float64).mean(axis=0)
+    assert np.abs(loaded['images_train'].astype(np.float64).mean(axis=0)).max() < 1e-3
+    np.testing.assert_allclose(loaded['images_train'], pixels_train - mean, atol=1e-4)
+    np.testing.assert_allclose(loaded['images_test'], pixels_test - mean, atol=1e-4)
+
+
+def test_test_files_are_python2_pickles(cifar_dir):
+    """The fixture files are in the real format: a plain pickle.load fails on them."""
+    for name in BATCH_FILES:
+        assert cifar_files.plain_pickle_fails(os.path.join(cifar_dir, name)), name
+
+
+def test_shared_sample_loads(sample_dir):
+    """The real-image sample loads: 5,170 training and 1,017 test images."""
+    data = data_helpers.load_data(sample_dir)
+    assert data['images_train'].shape == (5170, 3072)
+    assert data['labels_train'].shape == (5170,)
+    assert data['images_test'].shape == (1017, 3072)
+    assert data['labels_test'].shape == (1017,)
+    assert set(np.unique(data['labels_train'])) == set(range(10))
+
+
+def test_reshape_data_is_nhwc_of_channel_major_rows(cifar_dir):
+    """Pixel [i, y, x, c] of the reshaped set is value [c*1024 + y*32 + x] of row i."""
+    data = data_helpers.load_data(cifar_dir)
+    flat_train = data['images_train'].copy()
+    flat_test = data['images_test'].copy()
+    assert data_helpers.reshape_data(data) is data
+    assert data['images_train'].shape == (500, 32, 32, 3)
+    assert data['images_test'].shape == (100, 32, 32, 3)
+    y, x, c = np.meshgrid(np.arange(32), np.arange(32), np.arange(3), indexing='ij')
+    columns = c * 1024 + y * 32 + x  # [32, 32, 3] indices into a flat row
+    np.testing.assert_array_equal(data['images_train'], flat_train[:, columns])
+    np.testing.assert_array_equal(data['images_test'], flat_test[:, columns])
+
+
+def test_validation_images_are_held_out(cifar_dir, raw):
+    """validation_size N holds out the first N images; the mean comes from the rest."""
+    pixels_train, labels_train, pixels_test, labels_test = raw
+    data = data_helpers.load_data(cifar_dir, validation_size=50)
+    mean = pixels_train[50:].astype(np.float64).mean(axis=0)
+    assert data['images_validation'].shape == (50, 3072)
+    assert data['images_train'].shape == (450, 3072)
+    np.testing.assert_array_equal(data['labels_validation'], labels_train[:50])
+    np.testing.assert_array_equal(data['labels_train'], labels_train[50:])
+    np.testing.assert_allclose(data['images_validation'], pixels_train[:50] - mean, atol=1e-4)
+    np.testing.assert_allclose(data['images_train'], pixels_train[50:] - mean, atol=1e-4)
+    np.testing.assert_allclose(data['images_test'], pixels_test - mean, atol=1e-4)
+    np.testing.assert_array_equal(data['labels_test'], labels_test)
+
+
+# ---------------------------------------------------------------------------
+# gen_batch, gen_epoch
+# ---------------------------------------------------------------------------
+
+def identified_set(size=50):
+    """Images whose single value and label are their own index."""
+    return np.arange(size, dtype=np.float32)[:, None], np.arange(size)
+
+
+def batch_labels(batches):
+    """The label arrays of a sequence of batches, checking images match labels."""
+    result = []
+    for images, labels in batches:
+        np.testing.assert_array_equal(images[:, 0], labels)
+        result.append(labels)
+    return result
+
+
+def test_gen_batch_passes_reshuffles_and_seed():
+    """No image twice within a pass, a new order next pass, the same order for a seed."""
+    data = identified_set(50)  # batch size 8: 6 batches a pass, 2 images left over
+    batches = batch_labels(data_helpers.gen_batch(data, 8, 18, seed=3))
+    assert len(batches) == 18
+    assert all(len(labels) == 8 for labels in batches)
+    passes = [np.concatenate(batches[start:start + 6]) for start in (0, 6, 12)]
+    for labels in passes:
+        assert len(set(labels.tolist())) == 48
+    assert not np.array_equal(passes[0], passes[1])
+    again = batch_labels(data_helpers.gen_batch(data, 8, 18, seed=3))
+    np.testing.assert_array_equal(np.concatenate(again), np.concatenate(batches))
+    other = batch_labels(data_helpers.gen_batch(data, 8, 18, seed=4))
+    assert not np.array_equal(np.concatenate(other), np.concatenate(batches))
+
+
+@pytest.mark.parametrize('start_step', [4, 6, 13])
+def test_gen_batch_resumes_at_start_step(start_step):
+    """start_step=k yields exactly the batches k ... num_iter-1 of the full sequence."""
+    data = identified_set(50)
+    full = batch_labels(data_helpers.gen_batch(data, 8, 18, seed=7))
+    tail = batch_labels(data_helpers.gen_batch(data, 8, 18, seed=7, start_step=start_step))
+    assert len(tail) == 18 - start_step
+    for expected, labels in zip(full[start_step:], tail, strict=True):
+        np.testing.assert_array_equal(labels, expected)
+
+
+def test_gen_epoch_uses_every_image_once_and_resumes():
+    """One epoch: every image once, a smaller last batch; start_batch gives the tail."""
+    data = identified_set(50)
+    batches = batch_labels(data_helpers.gen_epoch(data, 8, seed=5, epoch=2))
+    assert [len(labels) for labels in batches] == [8] * 6 + [2]
+    np.testing.assert_array_equal(np.sort(np.concatenate(batches)), np.arange(50))
+    assert not np.array_equal(np.concatenate(batches), np.arange(50))  # shuffled
+    next_epoch = batch_labels(data_helpers.gen_epoch(data, 8, seed=5, epoch=3))
+    assert not np.array_equal(np.concatenate(next_epoch), np.concatenate(batches))
+    tail = batch_labels(data_helpers.gen_epoch(data, 8, seed=5, epoch=2, start_batch=4))
+    assert len(tail) == 3
+    for expected, labels in zip(batches[4:], tail, strict=True):
+        np.testing.assert_array_equal(labels, expected)
+
+
+# ---------------------------------------------------------------------------
+# Fetching the archive
+# ---------------------------------------------------------------------------
+
+def md5_of(path):
+    """Hex MD5 of a file."""
+    with open(path, 'rb') as f:
+        return hashlib.md5(f.read()).hexdigest()
+
+
+def closed_port_url():
+    """An http URL on 127.0.0.1 where nothing listens."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    return f'http://127.0.0.1:{port}/cifar-10-python.tar.gz'
+
+
+class Handler(http.server.SimpleHTTPRequestHandler):
+    """Serves files quietly; /cut/<name> sends half of the file, then resets the connection."""
+
+    def do_GET(self):
+        if not self.path.startswith('/cut/'):
+            return super().do_GET()
+        with open(os.path.join(self.directory, self.path[len('/cut/'):]), 'rb') as f:
+            body = f.read()
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[:len(body) // 2])
+        self.wfile.flush()
+        # Linger 0: close() sends a reset, like a dropped connection.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+        self.connection.close()
+        self.close_connection = True
+        return None
+
+    def finish(self):
+        with contextlib.suppress(OSError):
+            super().finish()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope='module')
+def served(tmp_path_factory):
+    """A small cifar-10-python.tar.gz on a loopback HTTP server: (url, path, md5).
+
+    The same URL with /cut/ before the file name breaks off half-way.
+    """
+    folder = tmp_path_factory.mktemp('served')
+    archive = cifar_files.write_archive(str(folder / data_helpers.ARCHIVE_NAME),
+                                        train_per_batch=10, test_count=10)
+    handler = functools.partial(Handler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f'http://127.0.0.1:{server.server_address[1]}/{data_helpers.ARCHIVE_NAME}'
+    yield url, archive, md5_of(archive)
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def fetch(tmp_path, monkeypatch):
+    """An empty home for the data folder and an empty stand-in for the scripts' folder.
+
+    Returns:
+        (parent, data_dir, script_dir) as strings; data_dir does not exist yet.
+    """
+    parent = tmp_path / 'home'
+    script_dir = tmp_path / 'scripts'
+    parent.mkdir()
+    script_dir.mkdir()
+    monkeypatch.setattr(data_helpers, 'SCRIPT_DIR', str(script_dir))
+    monkeypatch.setattr(data_helpers, 'CIFAR10_URL', closed_port_url())
+    return str(parent), str(parent / data_helpers.DATA_FOLDER), str(script_dir)
+
+
+def test_download_success_leaves_only_the_data_folder(served, fetch, monkeypatch, capsys):
+    """A missing folder is downloaded and unpacked; the archive and temporaries go."""
+    url, _, md5 = served
+    parent, data_dir, script_dir = fetch
+    monkeypatch.setattr(data_helpers, 'CIFAR10_URL', url)
+    monkeypatch.setattr(data_helpers, 'CIFAR10_MD5', md5)
+    data = data_helpers.load_data(data_dir)
+    assert 'Downloading' in capsys.readouterr().out
+    assert data['images_train'].shape == (50, 3072)
+    assert data['images_test'].shape == (10, 3072)
+    assert os.listdir(parent) == [data_helpers.DATA_FOLDER]
+    assert set(BATCH_FILES + ['batches.meta']) <= set(os.listdir(data_dir))
+    assert os.listdir(script_dir) == []
+
+
+def test_download_with_wrong_checksum_keeps_nothing(served, fetch, monkeypatch):
+    """A download whose MD5 is wrong fails clearly, leaves nothing; the next run works."""
+    url, _, md5 = served
+    parent, data_dir, script_dir = fetch
+    monkeypatch.setattr(data_helpers, 'CIFAR10_URL', url)  # the real MD5 stays
+    with pytest.raises(DataError) as error:
+        data_helpers.load_data(data_dir)
+    message = str(error.value)
+    assert 'MD5' in message
+    assert 'cifar.html' in message and 'run again' in message
+    assert os.listdir(parent) == []
+    assert os.listdir(script_dir) == []
+
+    monkeypatch.setattr(data_helpers, 'CIFAR10_MD5', md5)
+    assert data_helpers.load_data(data_dir)['images_train'].shape == (50, 3072)
+    assert os.listdir(parent) == [data_helpers.DATA_FOLDER]
+
+
+def test_download_cut_off_half_way_keeps_nothing(served, fetch, monkeypatch):
+    """A connection reset in mid-download: a DataError, and no partial file is left."""
+    url, _, md5 = served
+    parent, data_dir, script_dir = fetch
+    cut_url = url.replace('/' + data_helpers.ARCHIVE_NAME, '/cut/' + data_helpers.ARCHIVE_NAME)
+    monkeypatch.setattr(data_helpers, 'CIFAR10_URL', cut_url)
+    monkeypatch.setattr(data_helpers, 'CIFAR10_MD5', md5)
+    with pytest.raises(DataError) as error:
+        data_helpers.load_data(data_dir)
+    assert 'cifar.html' in str(error.value)
+    assert os.listdir(parent) == []
+    assert os.listdir(script_dir) == []
+
+
+def test_offline_says_where_to_get_and_put_the_archive(fetch):
+    """An unreachable URL: the message names the CIFAR-10 page and the folder to use."""
+    parent, data_dir, script_dir = fetch
+    with pytest.raises(DataError) as error:
+        data_helpers.load_data(data_dir)
+    message = str(error.value)
+    assert 'https://www.cs.toronto.edu/~kriz/cifar.html' in message
+    assert data_helpers.ARCHIVE_NAME in message
+    assert parent in message
+    assert os.listdir(parent) == []
+    assert os.listdir(script_dir) == []
+
+
+def test_archive_beside_the_data_folder_is_used(served, fetch, monkeypatch, capsys):
+    """cifar-10-python.tar.gz beside the data folder is unpacked without any download."""
+    _, archive, md5 = served
+    parent, data_dir, _ = fetch  # the URL points at a closed port
+    monkeypatch.setattr(data_helpers, 'CIFAR10_MD5', md5)
+    local = os.path.join(parent, data_helpers.ARCHIVE_NAME)
+    shutil.copy(archive, local)
+    data = data_helpers.load_data(data_dir)
+    assert 'Downloading' not in capsys.readouterr().out
+    assert data['images_train'].shape == (50, 3072)
+    assert sorted(os.listdir(parent)) == sorted([data_helpers.ARCHIVE_NAME,
+                                                 data_helpers.DATA_FOLDER])
+
+
+@pytest.mark.parametrize('md5_matches', [False, True], ids=['md5-differs', 'md5-matches'])
+def test_truncated_local_archive_fails_clearly(served, fetch, monkeypatch, md5_matches):
+    """A local archive cut short: a DataError naming it, and no half-made data folder."""
+    _, archive, md5 = served
+    parent, data_dir, _ = fetch
+    local = os.path.join(parent, data_helpers.ARCHIVE_NAME)
+    shutil.copy(archive, local)
+    os.truncate(local, os.path.getsize(local) // 2)
+    monkeypatch.setattr(data_helpers, 'CIFAR10_MD5', md5_of(local) if md5_matches else md5)
+    with pytest.raises(DataError) as error:
+        data_helpers.load_data(data_dir)
+    message = str(error.value)
+    assert local in message
+    assert 'damaged' in message
+    assert os.listdir(parent) == [data_helpers.ARCHIVE_NAME]
+
+
+def test_script_reports_missing_data_without_traceback(fetch, tmp_path, run):
+    """A script that cannot get the data prints one 'Error: ...' paragraph and exits 1."""
+    _, data_dir, _ = fetch  # the URL points at a closed port
+    code, _, err = run(run_fc_model, '--data_dir', data_dir,
+                       '--train_dir', str(tmp_path / 'logs'))
+    assert code == 1
+    assert err.strip().startswith('Error: ')
+    assert '\n\n' not in err.strip()
+    assert 'cifar.html' in err
+    assert 'Traceback' not in err
+
+
+# ---------------------------------------------------------------------------
+# Damaged batch files
+# ---------------------------------------------------------------------------
+
+def _random_bytes(path):
+    with open(path, 'wb') as f:
+        f.write(np.random.default_rng(0).bytes(5000))
+
+
+def _cut_short(path):
+    os.truncate(path, os.path.getsize(path) // 2)
+
+
+def _write(path, content):
+    with open(path, 'wb') as f:
+        f.write(content)
+
+
+def _pixels_and_labels():
+    return cifar_files.make_images(100, 1)
+
+
+def _no_labels(path):
+    pixels, _ = _pixels_and_labels()
+    _write(path, cifar_files.python3_pickle({'batch_label': 'x', 'data': pixels}))
+
+
+def _no_data(path):
+    _, labels = _pixels_and_labels()
+    _write(path, cifar_files.python3_pickle({'batch_label': 'x', 'labels': labels}))
+
+
+def _wrong_columns(path):
+    pixels, labels = _pixels_and_labels()
+    _write(path, cifar_files.batch_bytes(pixels[:, :3000], labels))
+
+
+def _bad_labels(path):
+    pixels, labels = _pixels_and_labels()
+    _write(path, cifar_files.batch_bytes(pixels, labels[:-1] + [12]))
+
+
+def _count_mismatch(path):
+    pixels, labels = _pixels_and_labels()
+    _write(path, cifar_files.batch_bytes(pixels, labels[:-1]))
+
+
+DAMAGES = {
+    'missing-file': (os.remove, 'missing'),
+    'not-a-pickle': (_random_bytes, 'pickle'),
+    'cut-short': (_cut_short, 'pickle'),
+    'no-labels': (_no_labels, "'labels'"),
+    'no-data': (_no_data, "'data'"),
+    'wrong-columns': (_wrong_columns, '3072'),
+    'labels-out-of-range': (_bad_labels, '0-9'),
+    'count-mismatch': (_count_mismatch, '99 labels'),
+}
+
+
+@pytest.fixture
+def damaged_copy(cifar_dir, tmp_path):
+    """A private copy of the small data set, to be damaged by a test."""
+    return shutil.copytree(cifar_dir, tmp_path / data_helpers.DATA_FOLDER)
+
+
+@pytest.mark.parametrize('damage', DAMAGES, ids=list(DAMAGES))
+def test_damaged_batch_file_is_named_with_its_problem(damaged_copy, damage):
+    """load_data raises a DataError naming the damaged file and what is wrong with it."""
+    damage_file, problem = DAMAGES[damage]
+    path = os.path.join(damaged_copy, 'data_batch_3')
+    damage_file(path)
+    with pytest.raises(DataError) as error:
+        data_helpers.load_data(str(damaged_copy))
+    message = str(error.value)
+    assert path in message
+    assert problem in message
+
+
+def test_script_reports_damaged_file_without_traceback(damaged_copy, run):
+    """A script given a damaged file exits 1 with 'Error:' naming the file, no traceback."""
+    _random_bytes(os.path.join(damaged_copy, 'test_batch'))
+    code, _, err = run(softmax, '--data_dir', str(damaged_copy))
+    assert code == 1
+    assert 'Error:' in err
+    assert 'test_batch' in err
+    assert 'Traceback' not in err
