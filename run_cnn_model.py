@@ -100,9 +100,9 @@ def run_training(data, run_dir, resume_from=None):
             for epoch in range(first_epoch, FLAGS.epochs):
                 progress = data_helpers.ProgressBar(
                     num_batches, f'Epoch {epoch + 1}/{FLAGS.epochs}')
-                batches = data_helpers.gen_epoch(
+                batches = data_helpers.prefetch(data_helpers.gen_epoch(
                     train_set, FLAGS.batch_size, seed=FLAGS.seed, epoch=epoch,
-                    start_batch=first_batch if epoch == first_epoch else 0)
+                    start_batch=first_batch if epoch == first_epoch else 0))
                 epoch_cost = 0.0
                 for batch_index, (images, labels) in enumerate(batches, start=1):
                     if trainer.step % SUMMARY_EVERY == 0:

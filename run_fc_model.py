@@ -83,9 +83,10 @@ def run_training(data, run_dir, resume_from=None):
         with train_helpers.Trainer(
                 run_dir, train_step, loss, resume_from,
                 train_helpers.resume_command('run_fc_model.py', FLAGS)) as trainer:
-            batches = data_helpers.gen_batch(
+            # Shuffled batches, the next one prepared while this one trains.
+            batches = data_helpers.prefetch(data_helpers.gen_batch(
                 (data['images_train'], data['labels_train']), FLAGS.batch_size,
-                FLAGS.max_steps, seed=FLAGS.seed, start_step=trainer.step)
+                FLAGS.max_steps, seed=FLAGS.seed, start_step=trainer.step))
             for images, labels in batches:
                 feed_dict = fill_feed_dict(images, labels,
                                            images_placeholder, labels_placeholder)

@@ -185,6 +185,32 @@ def test_gen_epoch_uses_every_image_once_and_resumes():
         np.testing.assert_array_equal(labels, expected)
 
 
+def test_prefetch_keeps_order_passes_errors_and_stops_early():
+    """prefetch() yields the same batches in order, re-raises a failure, and ends its thread."""
+    data = identified_set(50)
+    plain = batch_labels(data_helpers.gen_batch(data, 8, 20, seed=3))
+    ahead = batch_labels(data_helpers.prefetch(data_helpers.gen_batch(data, 8, 20, seed=3)))
+    assert len(ahead) == 20
+    for expected, labels in zip(plain, ahead, strict=True):
+        np.testing.assert_array_equal(labels, expected)
+
+    def failing():
+        yield 1
+        raise ValueError('broken batch')
+    with pytest.raises(ValueError, match='broken batch'):
+        list(data_helpers.prefetch(failing()))
+
+    threads_before = threading.active_count()
+    early = data_helpers.prefetch(data_helpers.gen_batch(data, 8, 10_000, seed=3))
+    next(early)
+    early.close()  # the training loop stopped (an error, Ctrl-C)
+    for _ in range(50):
+        if threading.active_count() <= threads_before:
+            break
+        threading.Event().wait(0.05)
+    assert threading.active_count() <= threads_before
+
+
 # ---------------------------------------------------------------------------
 # Fetching the archive
 # ---------------------------------------------------------------------------
