@@ -439,12 +439,17 @@ def maybe_download_and_extract(data_dir):
     candidates = [os.path.join(folder, ARCHIVE_NAME) for folder in (parent, SCRIPT_DIR)]
     archive = next((path for path in candidates if os.path.isfile(path)), None)
     downloaded = archive is None
-    try:
-        os.makedirs(parent, exist_ok=True)
-    except OSError as error:
-        raise DataError(f'Cannot create {parent} for the data set: {error}.') from None
     if downloaded:
-        archive = download(CIFAR10_URL, os.path.join(parent, ARCHIVE_NAME), data_dir)
+        made_parent = not os.path.isdir(parent)
+        try:
+            os.makedirs(parent, exist_ok=True)
+            archive = download(CIFAR10_URL, os.path.join(parent, ARCHIVE_NAME), data_dir)
+        except OSError as error:
+            raise DataError(f'Cannot create {parent} for the data set: {error}.') from None
+        except DataError:
+            if made_parent:
+                os.rmdir(parent)  # leave no trace of a failed attempt
+            raise
     else:
         print(f'Using {archive}')
         digest = md5_of_file(archive)
@@ -491,11 +496,12 @@ def download(url, archive, data_dir):
     except (urllib.error.URLError, OSError, ValueError) as error:
         remove_quietly(partial)
         reason = getattr(error, 'reason', error)
+        folders = sorted({os.path.dirname(archive), SCRIPT_DIR})
         raise DataError(
             f'CIFAR-10 is not in {data_dir} and could not be downloaded from {url} '
             f'({reason}). Download {ARCHIVE_NAME} (170 MB) from {CIFAR10_PAGE} and put '
-            f'it in {os.path.dirname(archive)} (or in {SCRIPT_DIR}); the scripts unpack '
-            'it themselves on the next run.') from None
+            f'it in {" or in ".join(folders)}; the scripts unpack it themselves on the '
+            'next run.') from None
     except BaseException:  # Ctrl-C: leave nothing half-written
         remove_quietly(partial)
         raise

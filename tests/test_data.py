@@ -9,6 +9,7 @@ import contextlib
 import functools
 import hashlib
 import http.server
+import io
 import os
 import shutil
 import socket
@@ -209,6 +210,36 @@ def test_prefetch_keeps_order_passes_errors_and_stops_early():
             break
         threading.Event().wait(0.05)
     assert threading.active_count() <= threads_before
+
+
+class FakeTerminal(io.StringIO):
+    """A text stream that says it is a terminal."""
+
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_draws_on_a_terminal_only(monkeypatch):
+    """The bar redraws one line on a terminal; into a file or under CI it writes nothing."""
+    monkeypatch.delenv('CI', raising=False)
+    terminal = FakeTerminal()
+    bar = data_helpers.ProgressBar(4, 'Epoch 1/3', stream=terminal)
+    for done in range(1, 5):
+        bar.update(done, 'cost 1.0')
+    bar.close()
+    drawn = terminal.getvalue()
+    assert '\rEpoch 1/3 [' in drawn and '100%' in drawn and 'cost 1.0' in drawn
+    assert '\n' not in drawn  # one line, redrawn in place
+
+    to_file = io.StringIO()
+    quiet = data_helpers.ProgressBar(4, 'Epoch 1/3', stream=to_file)
+    quiet.update(4)
+    quiet.close()
+    assert to_file.getvalue() == ''
+    monkeypatch.setenv('CI', 'true')
+    under_ci = FakeTerminal()
+    data_helpers.ProgressBar(4, 'x', stream=under_ci).update(4)
+    assert under_ci.getvalue() == ''
 
 
 # ---------------------------------------------------------------------------
