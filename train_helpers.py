@@ -15,6 +15,7 @@ the loop lives here once:
 * `predict`: evaluation in batches, so memory stays bounded for any set size.
 """
 
+import contextlib
 import json
 import math
 import os
@@ -60,8 +61,11 @@ PARAMS_FILE = 'params.json'
 MEAN_IMAGE_FILE = 'mean_image.npy'
 EVAL_BATCH_SIZE = 1000
 
-# Flags that may change when a run is resumed; all others come from the run.
-RESUMABLE_FLAGS = ('max_steps', 'epochs', 'train_dir', 'data_dir', 'resume')
+# When a run is resumed its saved settings come back, except these, which are
+# the current command's; and these may be given anew (to train for longer).
+NOT_RESTORED_FLAGS = ('train_dir', 'resume')
+CHANGEABLE_FLAGS = ('max_steps', 'epochs', 'data_dir')
+LOCK_FILE = '.training'
 
 
 class TrainingInterrupted(UserError):
@@ -339,7 +343,9 @@ def resume_flags(flag_values, run_dir):
     """
     params = load_run_params(run_dir)
     for name, saved in params.items():
-        if name in RESUMABLE_FLAGS or name not in flag_values:
+        if name in NOT_RESTORED_FLAGS or name not in flag_values:
+            continue
+        if flag_values[name].present and name in CHANGEABLE_FLAGS:
             continue
         if flag_values[name].present and flag_values[name].value != saved:
             raise UserError(
@@ -494,6 +500,7 @@ class Trainer:
         self.train_seconds = 0.0
 
     def __enter__(self):
+        self._lock_run_dir()
         # One inter-op thread: the graphs are chains of ops, so running ops side
         # by side gains nothing and its scheduling costs about 15% of a small
         # network's step; each op still uses every core (intra-op threads).
@@ -557,7 +564,29 @@ class Trainer:
         finally:
             self.writer.close()
             self.sess.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(self.run_dir, LOCK_FILE))
         return False
+
+    def _lock_run_dir(self):
+        """Claims the run folder, so that no second process trains into it at once.
+
+        Raises:
+            UserError: another process that is still running holds the folder.
+        """
+        path = os.path.join(self.run_dir, LOCK_FILE)
+        try:
+            with open(path) as f:
+                holder = int(f.read() or 0)
+            os.kill(holder, 0)  # raises when no such process is left
+            if holder != os.getpid():
+                raise UserError(
+                    f'The run in {self.run_dir} is being trained by another process '
+                    f'(pid {holder}). Wait for it to end, or stop it, before resuming.')
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            pass  # free, or left by a process that was killed
+        with open(path, 'w') as f:
+            f.write(str(os.getpid()))
 
 
 # ---------------------------------------------------------------------------

@@ -375,6 +375,58 @@ def test_resume_with_conflicting_flag(resumed_run, cifar_dir, run):
     assert files_of(train_dir) == before
 
 
+def test_interrupted_run_resumes_to_its_own_max_steps(run, cifar_dir, tmp_path, monkeypatch):
+    """Ctrl-C at step 120 (exit 130), then plain --resume: training ends at the run's 200."""
+    train_dir = str(tmp_path / 'logs')
+    real_step = train_helpers.Trainer.train_step
+
+    def interrupted_step(trainer, feed_dict):
+        if trainer.step == 120:
+            raise KeyboardInterrupt
+        return real_step(trainer, feed_dict)
+    monkeypatch.setattr(train_helpers.Trainer, 'train_step', interrupted_step)
+    code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                       '--seed', '4', '--max_steps', '200', '--batch_size', '50')
+    assert code == 130, err
+    assert 'Training interrupted at step 120' in err and '--resume' in err
+    (folder,) = run_folders(train_dir)
+    assert checkpoint_steps(folder) == [120]
+    assert not os.path.exists(os.path.join(folder, train_helpers.LOCK_FILE))
+
+    monkeypatch.setattr(train_helpers.Trainer, 'train_step', real_step)
+    code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--resume')
+    assert code == 0, err
+    assert 'max_steps = 200' in out.splitlines()
+    assert checkpoint_steps(folder) == [120, 200]
+
+
+def test_resume_refuses_a_run_still_training(run, cifar_dir, tmp_path):
+    """--resume while another live process trains the run: a clear error, nothing touched."""
+    train_dir = str(tmp_path / 'logs')
+    code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                       '--seed', '4', '--max_steps', '100', '--batch_size', '50')
+    assert code == 0, err
+    (folder,) = run_folders(train_dir)
+    other = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])
+    try:
+        with open(os.path.join(folder, train_helpers.LOCK_FILE), 'w') as f:
+            f.write(str(other.pid))
+        before = files_of(train_dir)
+        code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                           '--resume', '--max_steps', '200')
+        assert_user_error(code, err, f'pid {other.pid}', folder)
+        assert files_of(train_dir) == before
+    finally:
+        other.kill()
+        other.wait()
+    # Once that process is gone, its lock no longer blocks the run.
+    code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                       '--resume', '--max_steps', '200')
+    assert code == 0, err
+    assert checkpoint_steps(folder) == [100, 200]
+
+
 def test_resume_without_checkpoint(run, no_data, tmp_path):
     """--resume in an empty train_dir: says there is nothing to resume from."""
     train_dir = str(tmp_path / 'logs')
