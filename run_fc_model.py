@@ -105,8 +105,8 @@ def run_training(data, run_dir, resume_from=None):
                         print(f'Step {trainer.step:d}, training accuracy {train_accuracy:g}, '
                               f'validation accuracy {validation_accuracy:g}')
                     else:
-                        print(f'Step {trainer.step:d}, training accuracy {train_accuracy:g}'
-                              )
+                        print(f'Step {trainer.step:d}, training accuracy '
+                              f'{train_accuracy:g}')
 
                 trainer.train_step(feed_dict)
 

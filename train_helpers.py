@@ -190,8 +190,7 @@ def check_flags(flag_values, positive=(), non_negative=(), rates=()):
         elif name in non_negative and value < 0:
             problems.append(f'--{name} is {value}; it must be 0 or more')
         elif name in rates and not 0 <= value < 1:
-            problems.append(f'--{name} is {value}; it must be at least 0 and below 1'
-                            )
+            problems.append(f'--{name} is {value}; it must be at least 0 and below 1')
     if problems:
         raise UserError('Bad flag value: {}.'.format('; '.join(problems)))
 
