@@ -13,9 +13,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import train_helpers  # noqa: E402
-
 import cifar_files  # noqa: E402
+import script_runs  # noqa: E402
 
 SAMPLE_DIR = os.path.join(os.path.dirname(ROOT), 'shared', 'cifar-10-sample')
 
@@ -35,11 +34,6 @@ def sample_dir():
 
 
 @pytest.fixture
-def run(capsys):
+def run():
     """Runs a script's main() with arguments; returns (exit code, stdout, stderr)."""
-    def run_script(module, *args):
-        capsys.readouterr()  # drop anything printed before
-        code = train_helpers.run_main(module.main, [module.__name__ + '.py'] + list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-    return run_script
+    return script_runs.run_captured

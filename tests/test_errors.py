@@ -6,9 +6,7 @@ diverging training, Ctrl-C and resuming, unwritable folders, a full disk,
 runs started at once, and own images that cannot be read.
 """
 
-import contextlib
 import glob
-import io
 import os
 import re
 import shutil
@@ -22,6 +20,7 @@ import train_helpers
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
+from script_runs import run_captured
 
 import data_helpers
 import restore_model
@@ -30,14 +29,6 @@ import run_fc_model
 import softmax
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def run_captured(module, *args):
-    """Runs a script's main() outside a test function; returns (code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = train_helpers.run_main(module.main, [module.__name__ + '.py', *args])
-    return code, out.getvalue(), err.getvalue()
 
 
 def assert_user_error(code, err, *phrases):

@@ -5,7 +5,6 @@ the overall one, the same seed with the same lines, the held-out images with
 the progress lines, and the test set used once at the end.
 """
 
-import contextlib
 import glob
 import io
 import os
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 from PIL import Image
+from script_runs import run_captured
 
 import data_helpers
 import restore_model
@@ -26,14 +26,6 @@ import softmax
 
 TEST_IMAGES = 100  # in cifar_dir
 CLASS_ROW = re.compile(r' *(\w+)((?: +\d+){10}) +(\d\.\d{4})$')
-
-
-def run_captured(module, *args):
-    """Runs a script's main() outside a test function; returns (code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = train_helpers.run_main(module.main, [module.__name__ + '.py', *args])
-    return code, out.getvalue(), err.getvalue()
 
 
 def lines_starting(out, *prefixes):

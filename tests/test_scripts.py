@@ -6,9 +6,7 @@ the run folder with its checkpoints and TensorBoard events, and what
 `restore_model.py` makes of them.
 """
 
-import contextlib
 import glob
-import io
 import os
 import re
 
@@ -17,6 +15,7 @@ import train_helpers
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
+from script_runs import run_captured
 
 import cnn_model
 import data_helpers
@@ -27,14 +26,6 @@ import softmax
 import two_layer_fc
 
 RUN_FOLDER = re.compile(r'\d{8}-\d{6}(-\d+)?$')
-
-
-def run_captured(module, *args):
-    """Runs a script's main() outside a test function; returns (code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = train_helpers.run_main(module.main, [module.__name__ + '.py', *args])
-    return code, out.getvalue(), err.getvalue()
 
 
 def run_folder(train_dir):
