@@ -576,16 +576,28 @@ class Trainer:
         path = os.path.join(self.run_dir, LOCK_FILE)
         try:
             with open(path) as f:
-                holder = int(f.read() or 0)
-            os.kill(holder, 0)  # raises when no such process is left
-            if holder != os.getpid():
-                raise UserError(
-                    f'The run in {self.run_dir} is being trained by another process '
-                    f'(pid {holder}). Wait for it to end, or stop it, before resuming.')
-        except (FileNotFoundError, ProcessLookupError, ValueError):
-            pass  # free, or left by a process that was killed
-        with open(path, 'w') as f:
+                holder = int(f.read())
+        except (FileNotFoundError, ValueError):
+            holder = None  # free
+        if holder and holder != os.getpid() and process_is_running(holder):
+            raise UserError(
+                f'The run in {self.run_dir} is being trained by another process '
+                f'(pid {holder}). Wait for it to end, or stop it, before resuming.')
+        with open(path, 'w') as f:  # a lock left by a killed process is taken over
             f.write(str(os.getpid()))
+
+
+def process_is_running(pid):
+    """Whether a process with this id exists (never checked on Windows)."""
+    if os.name != 'posix':
+        return False  # there, signal 0 would send a Ctrl-C instead
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, but belongs to another user
+    return True
 
 
 # ---------------------------------------------------------------------------
