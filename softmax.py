@@ -30,7 +30,7 @@ train_helpers.define_data_flags(FLAGS)
 
 def main(argv):
     """Loads CIFAR-10, trains the classifier, prints the test accuracy."""
-    beginTime = time.time()
+    begin_time = time.time()
     train_helpers.parse_flags(FLAGS, argv)
     train_helpers.check_flags(FLAGS, positive=('batch_size', 'learning_rate', 'max_steps'),
                               non_negative=('seed',))
@@ -103,7 +103,7 @@ def main(argv):
         print(f'Test accuracy {test_accuracy:g}')
         report_helpers.report_test_set(data_sets, predicted)
 
-    train_helpers.print_total_time(beginTime, train_seconds=train_seconds,
+    train_helpers.print_total_time(begin_time, train_seconds=train_seconds,
                                    train_steps=FLAGS.max_steps)
 
 
