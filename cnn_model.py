@@ -23,6 +23,9 @@ FEATURES = 8 * 8 * 64  # what the second stage leaves of a 32 x 32 image
 def inference(images, dropout_rate, seed=0, classes=10):
     """Builds the network up to the logits.
 
+    It also creates the global step (if the graph has none yet): the dropout
+    masks depend on it.
+
     Args:
         images: float32 [batch, 32, 32, 3].
         dropout_rate: scalar float32 tensor, the fraction of activations

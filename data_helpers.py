@@ -149,13 +149,21 @@ def read_batch(path):
     Raises:
         DataError: naming the file and what is wrong with it.
     """
+    folder = os.path.dirname(path)
+
     def fail(problem):
-        raise DataError(
-            f'{path} {problem}. The data set looks damaged: delete the folder '
-            f'{os.path.dirname(path)} and run again to fetch a fresh copy.')
+        # Only a folder the scripts downloaded themselves is theirs to replace.
+        if os.path.abspath(folder) == DEFAULT_DATA_DIR:
+            remedy = f'delete the folder {folder} and run again to fetch a fresh copy'
+        else:
+            remedy = f'replace {folder} with a good copy of CIFAR-10 (python version)'
+        raise DataError(f'{path} {problem}. The data set looks damaged: {remedy}.')
 
     if not os.path.isfile(path):
-        fail('is missing')
+        raise DataError(
+            f'{path} is missing: {folder} does not hold the CIFAR-10 batch files. Point '
+            '--data_dir at the folder that holds data_batch_1 ... data_batch_5 and '
+            'test_batch.')
     try:
         with open(path, 'rb') as f:
             batch = pickle.load(f, encoding='bytes')
@@ -228,7 +236,7 @@ def load_image(path):
     Raises:
         DataError: the file is missing, empty or not an image.
     """
-    from PIL import Image, UnidentifiedImageError  # only needed for own images
+    from PIL import Image, ImageOps, UnidentifiedImageError  # only for own images
 
     if not os.path.isfile(path):
         raise DataError(f'{path} does not exist or is not a file.')
@@ -236,6 +244,10 @@ def load_image(path):
         raise DataError(f'{path} is empty: it holds no image.')
     try:
         with Image.open(path) as picture:
+            picture = ImageOps.exif_transpose(picture)  # phone photos: upright
+            if picture.mode.startswith('I'):  # 16- or 32-bit grey: scale to 8 bits
+                grey = np.asarray(picture, dtype=np.float64)
+                picture = Image.fromarray(np.uint8(grey * 255 / max(grey.max(), 1)))
             picture = picture.convert('RGB')
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise DataError(
@@ -430,6 +442,7 @@ def maybe_download_and_extract(data_dir):
     Raises:
         DataError: the archive is damaged or cannot be fetched.
     """
+    data_dir = os.path.normpath(data_dir)  # 'data/' and 'data' are the same folder
     if os.path.isdir(data_dir):
         return data_dir
     if os.path.exists(data_dir):
@@ -530,10 +543,15 @@ def extract(archive, data_dir):
         if missing:
             raise DataError('{} does not hold the CIFAR-10 batch files (missing: {}).'
                             .format(archive, ', '.join(missing)))
-        os.rename(unpacked, data_dir)
     except (tarfile.TarError, EOFError, OSError) as error:
+        remove_quietly(staging)
         raise DataError(f'{archive} cannot be unpacked ({error}): it is damaged. Delete '
                         'it and run again.') from None
+    try:
+        os.rename(unpacked, data_dir)
+    except OSError as error:
+        raise DataError(f'Cannot put the unpacked data set in place as {data_dir}: '
+                        f'{error.strerror or error}.') from None
     finally:
         remove_quietly(staging)
 

@@ -14,7 +14,7 @@ checkpoint itself unless `--model` says so.
 import os
 import time
 
-import train_helpers  # first: it quiets TensorFlow's start-up log
+import train_helpers  # first: it switches TensorFlow to graph mode, quietly
 
 import numpy as np
 import tensorflow.compat.v1 as tf
@@ -23,6 +23,8 @@ from absl import flags
 import cnn_model
 import data_helpers
 import report_helpers
+import run_cnn_model
+import run_fc_model
 import two_layer_fc
 
 FLAGS = flags.FlagValues()
@@ -43,17 +45,40 @@ flags.DEFINE_multi_string('image', None, 'PNG or JPEG files to classify (repeat 
 TOP_CLASSES = 3
 
 
+def find_checkpoint():
+    """The newest checkpoint in --train_dir of the --model asked for (any with auto).
+
+    Raises:
+        UserError: there is none, saying what there is instead.
+    """
+    newest = train_helpers.latest_checkpoint(FLAGS.train_dir)
+    if newest is None:
+        raise data_helpers.UserError(
+            f'There is no checkpoint in {FLAGS.train_dir}. Train a model first (python '
+            'run_fc_model.py or python run_cnn_model.py), or point --train_dir at the folder it '
+            'trained into.')
+    if FLAGS.model == 'auto':
+        return newest
+    checkpoint = train_helpers.latest_checkpoint(FLAGS.train_dir, FLAGS.model)
+    if checkpoint is None:
+        found = train_helpers.describe_checkpoint(train_helpers.checkpoint_variables(newest))
+        expected = train_helpers.MODEL_NAMES[FLAGS.model]
+        raise data_helpers.UserError(
+            f'The newest checkpoint in {FLAGS.train_dir}, {newest}, holds {found}, but '
+            f'--model {FLAGS.model} expects {expected}, and there is no checkpoint of it '
+            'there.')
+    return checkpoint
+
+
 def choose_model(stored_variables):
-    """Returns 'fc' or 'cnn': the --model flag, checked against the checkpoint.
+    """Returns 'fc' or 'cnn': what the checkpoint holds, checked against --model.
 
     Raises:
         UserError: the checkpoint holds another or an unknown model.
     """
-    found = ('fc' if 'Layer1/weights' in stored_variables else
-             'cnn' if 'conv1/filters' in stored_variables else None)
+    found = train_helpers.model_of(stored_variables)
     if found is None or FLAGS.model not in ('auto', found):
-        expected = {'auto': 'a model of this suite', 'fc': 'the two-layer network',
-                    'cnn': 'the convolutional network'}[FLAGS.model]
+        expected = train_helpers.MODEL_NAMES.get(FLAGS.model, 'a model of this suite')
         raise data_helpers.UserError(
             f'The checkpoint holds {train_helpers.describe_checkpoint(stored_variables)}, '
             f'but --model {FLAGS.model} expects {expected}.')
@@ -61,39 +86,46 @@ def choose_model(stored_variables):
 
 
 def build_graph(model):
-    """Rebuilds the trained model's graph up to the logits.
+    """Rebuilds the trained model's graph up to the logits, as the runner built it.
 
     Returns:
         (images_placeholder, logits, description of the model).
     """
     if model == 'fc':
-        images_placeholder = tf.placeholder(
-            tf.float32, shape=[None, data_helpers.IMAGE_PIXELS], name='images')
+        images_placeholder, _ = run_fc_model.placeholder_inputs()
+        # reg_constant only adds the regularisation terms of the loss, which is
+        # not evaluated here; the flag is kept for the original's command lines.
         logits = two_layer_fc.inference(images_placeholder, data_helpers.IMAGE_PIXELS,
                                         FLAGS.hidden1, data_helpers.NUM_CLASSES,
                                         reg_constant=FLAGS.reg_constant)
         description = f'a two-layer network with hidden1={FLAGS.hidden1}'
     else:
-        size, channels = data_helpers.IMAGE_SIZE, data_helpers.CHANNELS
-        images_placeholder = tf.placeholder(tf.float32, shape=[None, size, size, channels],
-                                            name='images')
-        logits = cnn_model.inference(images_placeholder, dropout_rate=0.0)  # no dropout
-        description = 'the convolutional network'
+        # The dropout rate placeholder keeps its default, 0: no dropout.
+        images_placeholder, _, dropout_rate = run_cnn_model.placeholder_inputs()
+        logits = cnn_model.inference(images_placeholder, dropout_rate)
+        description = train_helpers.MODEL_NAMES['cnn']
     tf.train.get_or_create_global_step()  # restored too: it tells the step
     return images_placeholder, logits, description
 
 
-def classify_images(sess, images_placeholder, logits, model, checkpoint):
-    """Prints the top 3 classes, with probabilities, of each --image file."""
+def load_own_images(checkpoint, model):
+    """Reads the --image files, prepared like the training images of the run.
+
+    Returns:
+        The images, mean-subtracted, in the layout the model takes.
+    """
+    images = np.stack([data_helpers.load_image(path) for path in FLAGS.image])
     mean_path = os.path.join(os.path.dirname(checkpoint), train_helpers.MEAN_IMAGE_FILE)
     if os.path.isfile(mean_path):
         mean_image = np.load(mean_path)
     else:  # a checkpoint from elsewhere: take the mean from the training data
         mean_image = data_helpers.load_data(FLAGS.data_dir)['mean_image']
-    images = np.stack([data_helpers.load_image(path) for path in FLAGS.image]) - mean_image
-    if model == 'cnn':
-        images = data_helpers.to_nhwc(images)
-    probabilities = sess.run(tf.nn.softmax(logits), feed_dict={images_placeholder: images})
+    images = images - mean_image
+    return data_helpers.to_nhwc(images) if model == 'cnn' else images
+
+
+def print_top_classes(probabilities):
+    """Prints each file's three likeliest classes with their probabilities."""
     for path, image_probabilities in zip(FLAGS.image, probabilities, strict=True):
         print(f'{path}:')
         for index in np.argsort(-image_probabilities)[:TOP_CLASSES]:
@@ -109,13 +141,11 @@ def main(argv):
                                      'images, pass --image PATH [PATH ...].')
     FLAGS.image = (FLAGS.image or []) + more_images  # --image a.png b.png
     train_helpers.check_flags(FLAGS, positive=('hidden1',), non_negative=('reg_constant',))
-    checkpoint = train_helpers.latest_checkpoint(FLAGS.train_dir)
-    if checkpoint is None:
-        raise data_helpers.UserError(
-            f'There is no checkpoint in {FLAGS.train_dir}. Train a model first (python '
-            'run_fc_model.py or python run_cnn_model.py), or point --train_dir at the folder it '
-            'trained into.')
+    checkpoint = find_checkpoint()
     model = choose_model(train_helpers.checkpoint_variables(checkpoint))
+    run_params = train_helpers.load_run_params(os.path.dirname(checkpoint))
+    if FLAGS.image:
+        own_images = load_own_images(checkpoint, model)  # a bad file fails before restoring
 
     with tf.Graph().as_default():
         images_placeholder, logits, description = build_graph(model)
@@ -131,13 +161,13 @@ def main(argv):
             print(f'Current step: {sess.run(tf.train.get_global_step())}')
 
             if FLAGS.image:
-                classify_images(sess, images_placeholder, logits, model, checkpoint)
+                print_top_classes(sess.run(tf.nn.softmax(logits),
+                                           feed_dict={images_placeholder: own_images}))
             else:
-                # The run's own split, so the test images are centred with the
-                # very mean image the model was trained with.
-                params = train_helpers.load_run_params(os.path.dirname(checkpoint))
-                data = data_helpers.load_data(FLAGS.data_dir,
-                                              params.get('validation_size', 0))
+                # The run's own data and split, so that the test images are
+                # centred with the very mean image the model was trained with.
+                data = data_helpers.load_data(FLAGS.data_dir or run_params.get('data_dir'),
+                                              run_params.get('validation_size', 0))
                 if model == 'cnn':
                     data = data_helpers.reshape_data(data)
                 test_accuracy, predicted = train_helpers.do_eval(

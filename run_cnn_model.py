@@ -11,7 +11,7 @@ accuracy, logits) and saves a checkpoint there after every epoch.
 
 import time
 
-import train_helpers  # first: it quiets TensorFlow's start-up log
+import train_helpers  # first: it switches TensorFlow to graph mode, quietly
 
 import tensorflow.compat.v1 as tf
 from absl import flags
@@ -98,13 +98,15 @@ def run_training(data, run_dir, resume_from=None):
                 train_helpers.resume_command('run_cnn_model.py', FLAGS)) as trainer:
             first_epoch, first_batch = divmod(trainer.step, num_batches)
             for epoch in range(first_epoch, FLAGS.epochs):
+                # A resumed run starts mid-epoch, where the interrupted one stopped.
+                start_batch = first_batch if epoch == first_epoch else 0
                 progress = data_helpers.ProgressBar(
                     num_batches, f'Epoch {epoch + 1}/{FLAGS.epochs}')
                 batches = data_helpers.prefetch(data_helpers.gen_epoch(
                     train_set, FLAGS.batch_size, seed=FLAGS.seed, epoch=epoch,
-                    start_batch=first_batch if epoch == first_epoch else 0))
-                epoch_cost = 0.0
-                for batch_index, (images, labels) in enumerate(batches, start=1):
+                    start_batch=start_batch))
+                cost_sum, batches_run = 0.0, 0
+                for images, labels in batches:
                     if trainer.step % SUMMARY_EVERY == 0:
                         # Summaries of the batch as the model sees it at test
                         # time: the dropout rate is left at its default, 0.
@@ -112,10 +114,14 @@ def run_training(data, run_dir, resume_from=None):
                             images_placeholder: images, labels_placeholder: labels}))
                     feed_dict = fill_feed_dict(images, labels, placeholders,
                                                FLAGS.dropout_rate)
-                    epoch_cost += trainer.train_step(feed_dict) / num_batches
-                    mean_cost = epoch_cost * num_batches / batch_index
-                    progress.update(batch_index, f'cost {mean_cost:.3f}')
+                    cost_sum += trainer.train_step(feed_dict)
+                    batches_run += 1
+                    progress.update(start_batch + batches_run,
+                                    f'cost {cost_sum / batches_run:.3f}')
                 progress.close()
+                # The epoch's cost: the mean minibatch loss (after a resume
+                # mid-epoch, of the batches run since).
+                epoch_cost = cost_sum / batches_run
                 trainer.add_summary({'cost': epoch_cost}, step=epoch)
                 trainer.save_checkpoint()
 
@@ -155,7 +161,7 @@ def main(argv):
     data = data_helpers.reshape_data(
         data_helpers.load_data(FLAGS.data_dir, FLAGS.validation_size))
     train_helpers.check_batch_size(FLAGS.batch_size, len(data['labels_train']))
-    run_dir = run_dir or train_helpers.new_run_dir(FLAGS, MODEL, data['mean_image'])
+    run_dir = train_helpers.prepare_run_dir(FLAGS, MODEL, data, run_dir)
 
     trainer = run_training(data, run_dir, resume_from)
     train_helpers.print_total_time(start_time, trainer)

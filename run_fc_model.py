@@ -10,7 +10,7 @@ steps and at the end, for `restore_model.py` and for `--resume`.
 
 import time
 
-import train_helpers  # first: it quiets TensorFlow's start-up log
+import train_helpers  # first: it switches TensorFlow to graph mode, quietly
 
 import tensorflow.compat.v1 as tf
 from absl import flags
@@ -32,7 +32,7 @@ flags.DEFINE_integer('batch_size', 400, 'Images per training batch.', flag_value
 flags.DEFINE_float('reg_constant', 0.1, 'Regularisation constant.', flag_values=FLAGS)
 train_helpers.define_run_flags(FLAGS)
 
-MODEL = 'two_layer_fc'
+MODEL = 'fc'
 SUMMARY_EVERY = 100      # steps between printed accuracies and TensorBoard summaries
 CHECKPOINT_EVERY = 1000  # steps between checkpoints
 
@@ -134,7 +134,7 @@ def main(argv):
 
     data = data_helpers.load_data(FLAGS.data_dir, FLAGS.validation_size)
     train_helpers.check_batch_size(FLAGS.batch_size, len(data['labels_train']))
-    run_dir = run_dir or train_helpers.new_run_dir(FLAGS, MODEL, data['mean_image'])
+    run_dir = train_helpers.prepare_run_dir(FLAGS, MODEL, data, run_dir)
 
     trainer = run_training(data, run_dir, resume_from)
     train_helpers.print_total_time(start_time, trainer)

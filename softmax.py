@@ -11,7 +11,7 @@ guessing, and far from what the networks of parts 2 and 3 reach.
 
 import time
 
-import train_helpers  # first: it quiets TensorFlow's start-up log
+import train_helpers  # first: it switches TensorFlow to graph mode, quietly
 
 import numpy as np
 import tensorflow.compat.v1 as tf

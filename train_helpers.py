@@ -29,7 +29,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
-from data_helpers import UserError  # noqa: E402
+from data_helpers import DEFAULT_DATA_DIR, UserError  # noqa: E402
 
 
 def _import_tensorflow_quietly():
@@ -66,6 +66,7 @@ EVAL_BATCH_SIZE = 1000
 NOT_RESTORED_FLAGS = ('train_dir', 'resume')
 CHANGEABLE_FLAGS = ('max_steps', 'epochs', 'data_dir')
 LOCK_FILE = '.training'
+MODEL_NAMES = {'fc': 'the two-layer network', 'cnn': 'the convolutional network'}
 
 
 class TrainingInterrupted(UserError):
@@ -217,7 +218,7 @@ def print_total_time(start_time, trainer=None, train_seconds=None, train_steps=N
     """Prints `Total time` and, for the benchmark, writes the timing file.
 
     When the environment variable TUTORIAL_TIMING_JSON names a file, the
-    training time and step count go there as JSON; nothing is printed.
+    total and training times and the step count also go there, as JSON.
     """
     total = time.time() - start_time
     print(f'Total time: {total:5.2f}s')
@@ -268,10 +269,40 @@ def start_run(flag_values, model):
     return run_dir, checkpoint
 
 
-def new_run_dir(flag_values, model, mean_image):
-    """Creates the run folder and records the run's parameters and mean image."""
-    run_dir = make_run_dir(flag_values.train_dir)
-    save_run_info(run_dir, dict(own_flags(flag_values), model=model), mean_image)
+def prepare_run_dir(flag_values, model, data, run_dir=None):
+    """Creates a new run's folder, or checks that a resumed run gets the same data.
+
+    The run's parameters go to `params.json` (again on resume, so that a raised
+    --max_steps or --epochs is what the next --resume continues to), and the
+    training mean image to `mean_image.npy`, for classifying own images.
+
+    Args:
+        flag_values: the parsed flags.
+        model: 'fc' or 'cnn'.
+        data: the dict from `data_helpers.load_data`.
+        run_dir: the resumed run's folder, or None for a new run.
+
+    Returns:
+        The run folder.
+
+    Raises:
+        UserError: a resumed run would get a training set of another size.
+    """
+    params = dict(own_flags(flag_values), model=model,
+                  train_images=len(data['labels_train']),
+                  data_dir=os.path.abspath(flag_values.data_dir or DEFAULT_DATA_DIR))
+    if run_dir is None:
+        run_dir = make_run_dir(flag_values.train_dir)
+        np.save(os.path.join(run_dir, MEAN_IMAGE_FILE), data['mean_image'])
+    else:
+        trained_on = load_run_params(run_dir).get('train_images', params['train_images'])
+        if trained_on != params['train_images']:
+            raise UserError(
+                f'The run in {run_dir} was trained on {trained_on:,} images, but '
+                f'{params["data_dir"]} gives {params["train_images"]:,}. Resume it with the '
+                'same --data_dir and --validation_size.')
+    with open(os.path.join(run_dir, PARAMS_FILE), 'w') as f:
+        json.dump(params, f, indent=2, sort_keys=True)
     return run_dir
 
 
@@ -295,13 +326,6 @@ def make_run_dir(train_dir):
                             f'{error.strerror or error}.') from None
 
 
-def save_run_info(run_dir, params, mean_image):
-    """Writes the run's parameters and the training mean image beside its checkpoints."""
-    with open(os.path.join(run_dir, PARAMS_FILE), 'w') as f:
-        json.dump(params, f, indent=2, sort_keys=True)
-    np.save(os.path.join(run_dir, MEAN_IMAGE_FILE), mean_image)
-
-
 def load_run_params(run_dir):
     """Reads the parameters a run was started with ({} when there are none)."""
     path = os.path.join(run_dir, PARAMS_FILE)
@@ -311,8 +335,12 @@ def load_run_params(run_dir):
         return json.load(f)
 
 
-def latest_checkpoint(train_dir):
+def latest_checkpoint(train_dir, model=None):
     """Finds the newest checkpoint in `train_dir` or in its run folders.
+
+    Args:
+        train_dir: the folder to look in.
+        model: only checkpoints of this model ('fc' or 'cnn'); None for any.
 
     Returns:
         The checkpoint path (as given to `Saver.restore`), or None.
@@ -329,7 +357,7 @@ def latest_checkpoint(train_dir):
             path = tf.train.latest_checkpoint(folder)
         except (tf.errors.OpError, ValueError):
             path = None  # a damaged state file: its folder is passed over
-        if path and os.path.exists(path + '.index'):
+        if path and os.path.exists(path + '.index') and model in (None, checkpoint_model(path)):
             found.append((os.path.getmtime(path + '.index'), path))
     return max(found)[1] if found else None
 
@@ -365,18 +393,15 @@ def find_resume_checkpoint(flag_values, model):
         (run_dir, checkpoint).
 
     Raises:
-        UserError: no checkpoint, or one from the other model.
+        UserError: no checkpoint of this model, or its run is still training.
     """
-    checkpoint = latest_checkpoint(flag_values.train_dir)
+    checkpoint = latest_checkpoint(flag_values.train_dir, model)
     if checkpoint is None:
-        raise UserError(f'--resume: there is no checkpoint in {flag_values.train_dir} to '
-                        'resume from. Start a new run without --resume.')
+        raise UserError(f'--resume: there is no checkpoint in {flag_values.train_dir} of '
+                        f'{MODEL_NAMES[model]} to resume from. Start a new run without '
+                        '--resume.')
     run_dir = os.path.dirname(checkpoint)
-    saved_model = load_run_params(run_dir).get('model', model)
-    if saved_model != model:
-        raise UserError(f'--resume: the newest checkpoint, {checkpoint}, is of the '
-                        f'{saved_model} model, not of the {model} model this script trains. '
-                        'Use another --train_dir.')
+    check_not_in_use(run_dir)
     resume_flags(flag_values, run_dir)
     print(f'Resuming from {checkpoint}')
     return run_dir, checkpoint
@@ -390,12 +415,32 @@ def resume_command(script, flag_values):
     return command + ' --resume'
 
 
+def model_of(variables):
+    """'fc' or 'cnn': the model that a checkpoint's variables belong to (None if neither)."""
+    if 'Layer1/weights' in variables:
+        return 'fc'
+    if 'conv1/filters' in variables:
+        return 'cnn'
+    return None
+
+
+def checkpoint_model(checkpoint):
+    """The model of a checkpoint: from its run's parameters, else from its variables."""
+    model = load_run_params(os.path.dirname(checkpoint)).get('model')
+    if model is None:
+        try:
+            model = model_of(dict(tf.train.list_variables(checkpoint)))
+        except (tf.errors.OpError, ValueError):
+            model = None  # unreadable: matches no model
+    return model
+
+
 def describe_checkpoint(variables):
     """Names the model a checkpoint holds, from its variable names and shapes."""
-    if 'Layer1/weights' in variables:
+    if model_of(variables) == 'fc':
         return 'a two-layer network with hidden1={}'.format(variables['Layer1/weights'][1])
-    if 'conv1/filters' in variables:
-        return 'the convolutional network'
+    if model_of(variables) == 'cnn':
+        return MODEL_NAMES['cnn']
     return 'an unknown model (variables: {})'.format(', '.join(sorted(variables)[:5]))
 
 
@@ -504,12 +549,23 @@ class Trainer:
         # by side gains nothing and its scheduling costs about 15% of a small
         # network's step; each op still uses every core (intra-op threads).
         self.sess = tf.Session(config=tf.ConfigProto(inter_op_parallelism_threads=1))
-        self.writer = tf.summary.FileWriter(self.run_dir, self.sess.graph)
-        if self.resume_from:
-            check_checkpoint_matches(self.resume_from, 'the model of this run')
-            self.saver.restore(self.sess, self.resume_from)
-        else:
-            self.sess.run(tf.global_variables_initializer())
+        self.writer = None
+        try:
+            if self.resume_from:
+                check_checkpoint_matches(self.resume_from, 'the model of this run')
+                try:
+                    self.saver.restore(self.sess, self.resume_from)
+                except tf.errors.OpError as error:
+                    raise UserError(
+                        f'The checkpoint {self.resume_from} cannot be restored; it is damaged '
+                        f'({error.message}). Delete its files ({self.resume_from}.*) to '
+                        'resume from the one before.') from None
+            else:
+                self.sess.run(tf.global_variables_initializer())
+            self.writer = tf.summary.FileWriter(self.run_dir, self.sess.graph)
+        except BaseException:
+            self._close()
+            raise
         self.step = int(self.sess.run(self.global_step))
         self._start = time.time()
         return self
@@ -561,11 +617,16 @@ class Trainer:
                     f'Saved checkpoint {path}. To continue where it stopped, run: '
                     f'{self.resume_command}')
         finally:
-            self.writer.close()
-            self.sess.close()
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(os.path.join(self.run_dir, LOCK_FILE))
+            self._close()
         return False
+
+    def _close(self):
+        """Closes the summary writer and the session, and frees the run folder."""
+        if self.writer is not None:
+            self.writer.close()
+        self.sess.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(self.run_dir, LOCK_FILE))
 
     def _lock_run_dir(self):
         """Claims the run folder, so that no second process trains into it at once.
@@ -573,18 +634,26 @@ class Trainer:
         Raises:
             UserError: another process that is still running holds the folder.
         """
-        path = os.path.join(self.run_dir, LOCK_FILE)
-        try:
-            with open(path) as f:
-                holder = int(f.read())
-        except (FileNotFoundError, ValueError):
-            holder = None  # free
-        if holder and holder != os.getpid() and process_is_running(holder):
-            raise UserError(
-                f'The run in {self.run_dir} is being trained by another process '
-                f'(pid {holder}). Wait for it to end, or stop it, before resuming.')
-        with open(path, 'w') as f:  # a lock left by a killed process is taken over
-            f.write(str(os.getpid()))
+        check_not_in_use(self.run_dir)
+        with open(os.path.join(self.run_dir, LOCK_FILE), 'w') as f:
+            f.write(str(os.getpid()))  # a lock left by a killed process is taken over
+
+
+def check_not_in_use(run_dir):
+    """Fails when another live process is training the run in `run_dir`.
+
+    Raises:
+        UserError: naming the process.
+    """
+    try:
+        with open(os.path.join(run_dir, LOCK_FILE)) as f:
+            holder = int(f.read())
+    except (FileNotFoundError, ValueError):
+        return  # free
+    if holder != os.getpid() and process_is_running(holder):
+        raise UserError(
+            f'The run in {run_dir} is being trained by another process (pid {holder}). '
+            'Wait for it to end, or stop it, before resuming.')
 
 
 def process_is_running(pid):

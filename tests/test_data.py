@@ -338,6 +338,28 @@ def test_download_success_leaves_only_the_data_folder(served, fetch, monkeypatch
     assert os.listdir(script_dir) == []
 
 
+def test_download_into_a_data_dir_given_with_a_trailing_slash(served, fetch, monkeypatch):
+    """--data_dir 'folder/' downloads and unpacks like 'folder'."""
+    url, _, md5 = served
+    parent, data_dir, _ = fetch
+    monkeypatch.setattr(data_helpers, 'CIFAR10_URL', url)
+    monkeypatch.setattr(data_helpers, 'CIFAR10_MD5', md5)
+    data = data_helpers.load_data(data_dir + os.sep)
+    assert data['images_test'].shape == (10, 3072)
+    assert os.listdir(parent) == [data_helpers.DATA_FOLDER]
+
+
+def test_a_folder_without_batch_files_is_not_called_damaged(tmp_path):
+    """A --data_dir that holds other things: point at the right folder, never delete it."""
+    (tmp_path / 'notes.txt').write_text('mine\n')
+    with pytest.raises(DataError) as error:
+        data_helpers.load_data(str(tmp_path))
+    message = str(error.value)
+    assert 'data_batch_1' in message and '--data_dir' in message
+    assert 'delete' not in message
+    assert (tmp_path / 'notes.txt').read_text() == 'mine\n'
+
+
 def test_download_with_wrong_checksum_keeps_nothing(served, fetch, monkeypatch):
     """A download whose MD5 is wrong fails clearly, leaves nothing; the next run works."""
     url, _, md5 = served

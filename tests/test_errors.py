@@ -418,6 +418,50 @@ def test_resume_refuses_a_run_still_training(run, cifar_dir, tmp_path):
     assert checkpoint_steps(folder) == [100, 200]
 
 
+def test_fc_and_cnn_runs_in_one_train_dir(run, cifar_dir, tmp_path):
+    """The README's order (fc, then cnn, same tf_logs): each resumes and restores its own."""
+    train_dir = str(tmp_path / 'logs')
+    code, fc_out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                            '--seed', '5', '--max_steps', '100', '--batch_size', '50')
+    assert code == 0, err
+    code, _, err = run(run_cnn_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                       '--seed', '5', '--epochs', '1', '--batch_size', '100')
+    assert code == 0, err
+    code, out, err = run(run_fc_model, '--train_dir', train_dir, '--resume',
+                         '--max_steps', '200')
+    assert code == 0, err
+    assert 'Resuming from' in out and 'Step 100' in out
+    # No --data_dir: restore takes the run's own data folder and split.
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--model', 'fc')
+    assert code == 0, err
+    assert 'Current step: 200' in out.splitlines()
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--model', 'cnn')
+    assert code == 0, err
+    assert 'Current step: 5' in out.splitlines()
+
+
+def test_resume_from_a_damaged_checkpoint(run, cifar_dir, tmp_path):
+    """A truncated checkpoint data file on --resume: a clear error, no lock or events left."""
+    train_dir = str(tmp_path / 'logs')
+    code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                       '--seed', '5', '--max_steps', '100', '--batch_size', '50')
+    assert code == 0, err
+    (folder,) = run_folders(train_dir)
+    (data_file,) = glob.glob(os.path.join(folder, 'model.ckpt-100.data-*'))
+    with open(data_file, 'r+b') as f:
+        f.truncate(100)
+    params = os.path.join(folder, train_helpers.PARAMS_FILE)
+
+    def checkpoints_and_logs():
+        # params.json records the newly asked --max_steps: it may change.
+        return {path: stat for path, stat in files_of(train_dir).items() if path != params}
+    before = checkpoints_and_logs()
+    code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                       '--resume', '--max_steps', '200')
+    assert_user_error(code, err, 'model.ckpt-100', 'damaged')
+    assert checkpoints_and_logs() == before  # no new events file, no lock left
+
+
 def test_resume_without_checkpoint(run, no_data, tmp_path):
     """--resume in an empty train_dir: says there is nothing to resume from."""
     train_dir = str(tmp_path / 'logs')
