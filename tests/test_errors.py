@@ -17,6 +17,7 @@ import time
 
 import train_helpers
 
+import cifar_files
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
@@ -460,6 +461,19 @@ def test_resume_from_a_damaged_checkpoint(run, cifar_dir, tmp_path):
                        '--resume', '--max_steps', '200')
     assert_user_error(code, err, 'model.ckpt-100', 'damaged')
     assert checkpoints_and_logs() == before  # no new events file, no lock left
+
+
+def test_resume_on_other_data_is_refused(run, cifar_dir, tmp_path):
+    """--resume --data_dir with a training set of another size: a clear error."""
+    train_dir = str(tmp_path / 'logs')
+    code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                       '--seed', '5', '--max_steps', '100', '--batch_size', '50')
+    assert code == 0, err
+    smaller = cifar_files.write_dataset(str(tmp_path / 'smaller'), train_per_batch=60)
+    code, out, err = run(run_fc_model, '--data_dir', smaller, '--train_dir', train_dir,
+                         '--resume', '--max_steps', '200')
+    assert_user_error(code, err, '500 images', '300', 'same --data_dir')
+    assert 'Step' not in out
 
 
 def test_resume_without_checkpoint(run, no_data, tmp_path):
