@@ -367,6 +367,13 @@ def test_resume_with_conflicting_flag(resumed_run, cifar_dir, run):
     assert files_of(train_dir) == before
 
 
+def short_fc_run(run, cifar_dir, train_dir):
+    """A 100-step run of the two-layer network, with its checkpoint at step 100."""
+    code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                       '--seed', '5', '--max_steps', '100', '--batch_size', '50')
+    assert code == 0, err
+
+
 def test_interrupted_run_resumes_to_its_own_max_steps(run, cifar_dir, tmp_path, monkeypatch):
     """Ctrl-C at step 120 (exit 130), then plain --resume: training ends at the run's 200."""
     train_dir = str(tmp_path / 'logs')
@@ -396,9 +403,7 @@ def test_interrupted_run_resumes_to_its_own_max_steps(run, cifar_dir, tmp_path, 
 def test_resume_refuses_a_run_still_training(run, cifar_dir, tmp_path):
     """--resume while another live process trains the run: a clear error, nothing touched."""
     train_dir = str(tmp_path / 'logs')
-    code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
-                       '--seed', '4', '--max_steps', '100', '--batch_size', '50')
-    assert code == 0, err
+    short_fc_run(run, cifar_dir, train_dir)
     (folder,) = run_folders(train_dir)
     other = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])
     try:
@@ -422,9 +427,7 @@ def test_resume_refuses_a_run_still_training(run, cifar_dir, tmp_path):
 def test_fc_and_cnn_runs_in_one_train_dir(run, cifar_dir, tmp_path):
     """The README's order (fc, then cnn, same tf_logs): each resumes and restores its own."""
     train_dir = str(tmp_path / 'logs')
-    code, fc_out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
-                            '--seed', '5', '--max_steps', '100', '--batch_size', '50')
-    assert code == 0, err
+    short_fc_run(run, cifar_dir, train_dir)
     code, _, err = run(run_cnn_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
                        '--seed', '5', '--epochs', '1', '--batch_size', '100')
     assert code == 0, err
@@ -444,9 +447,7 @@ def test_fc_and_cnn_runs_in_one_train_dir(run, cifar_dir, tmp_path):
 def test_resume_from_a_damaged_checkpoint(run, cifar_dir, tmp_path):
     """A truncated checkpoint data file on --resume: a clear error, no lock or events left."""
     train_dir = str(tmp_path / 'logs')
-    code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
-                       '--seed', '5', '--max_steps', '100', '--batch_size', '50')
-    assert code == 0, err
+    short_fc_run(run, cifar_dir, train_dir)
     (folder,) = run_folders(train_dir)
     (data_file,) = glob.glob(os.path.join(folder, 'model.ckpt-100.data-*'))
     with open(data_file, 'r+b') as f:
@@ -466,9 +467,7 @@ def test_resume_from_a_damaged_checkpoint(run, cifar_dir, tmp_path):
 def test_resume_on_other_data_is_refused(run, cifar_dir, tmp_path):
     """--resume --data_dir with a training set of another size: a clear error."""
     train_dir = str(tmp_path / 'logs')
-    code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
-                       '--seed', '5', '--max_steps', '100', '--batch_size', '50')
-    assert code == 0, err
+    short_fc_run(run, cifar_dir, train_dir)
     smaller = cifar_files.write_dataset(str(tmp_path / 'smaller'), train_per_batch=60)
     code, out, err = run(run_fc_model, '--data_dir', smaller, '--train_dir', train_dir,
                          '--resume', '--max_steps', '200')
