@@ -673,8 +673,7 @@ def process_is_running(pid):
 # Evaluation
 # ---------------------------------------------------------------------------
 
-def predict(sess, predictions, images_placeholder, images, batch_size=EVAL_BATCH_SIZE,
-            feed_dict=None):
+def predict(sess, predictions, images_placeholder, images, batch_size=EVAL_BATCH_SIZE):
     """Runs `predictions` over `images` in batches and returns them all.
 
     Feeding a whole set at once makes TensorFlow hold every activation of every
@@ -686,16 +685,14 @@ def predict(sess, predictions, images_placeholder, images, batch_size=EVAL_BATCH
         images_placeholder: where the images are fed.
         images: array of images, any length.
         batch_size: images per run.
-        feed_dict: extra entries to feed.
 
     Returns:
         int64 array with one predicted class per image.
     """
     outputs = []
     for start in range(0, len(images), batch_size):
-        feed = dict(feed_dict or {})
-        feed[images_placeholder] = images[start:start + batch_size]
-        outputs.append(sess.run(predictions, feed_dict=feed))
+        batch = images[start:start + batch_size]
+        outputs.append(sess.run(predictions, feed_dict={images_placeholder: batch}))
     return np.concatenate(outputs) if outputs else np.zeros(0, np.int64)
 
 
