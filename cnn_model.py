@@ -20,31 +20,23 @@ import tensorflow.compat.v1 as tf
 FEATURES = 8 * 8 * 64  # what the second stage leaves of a 32 x 32 image
 
 
-def inference(images, dropout_rate, seed=0, classes=10):
+def inference(images, dropout_rate, dropout_seeds, classes=10):
     """Builds the network up to the logits.
-
-    It also creates the global step (if the graph has none yet): the dropout
-    masks depend on it.
 
     Args:
         images: float32 [batch, 32, 32, 3].
         dropout_rate: scalar float32 tensor, the fraction of activations
             dropped; 0 for evaluation.
-        seed: seed of the dropout masks.
+        dropout_seeds: int64 [2, 2] tensor, the seed of each dropout layer's
+            mask. The masks are a function of their seed alone (stateless), so
+            a run resumed from a checkpoint, fed the same seeds at the same
+            step, draws the very masks the uninterrupted run drew.
         classes: number of output classes.
 
     Returns:
         logits: float32 [batch, classes].
     """
-    # The dropout masks come from a stateless generator keyed by (seed,
-    # global step): a run resumed from a checkpoint draws the same masks as
-    # the uninterrupted run would have.
-    step = tf.cast(tf.train.get_or_create_global_step(), tf.int64)
-
-    def dropout(activations, layer):
-        mask_seed = tf.stack([tf.constant(seed, tf.int64), 2 * step + layer])
-        return tf.nn.experimental.stateless_dropout(activations, rate=dropout_rate,
-                                                    seed=mask_seed)
+    conv1_seed, conv2_seed = tf.unstack(dropout_seeds)
 
     with tf.variable_scope('conv1'):
         # 64 filters of 4 x 4 over the 3 colour channels; Glorot initialisation
@@ -53,14 +45,18 @@ def inference(images, dropout_rate, seed=0, classes=10):
                                   initializer=tf.glorot_uniform_initializer())
         conv = tf.nn.conv2d(images, filters, strides=[1, 1, 1, 1], padding='SAME')
         pool = tf.nn.max_pool2d(tf.nn.relu(conv), ksize=3, strides=2, padding='SAME')
-        stage1 = dropout(pool, layer=0)  # 16 x 16 x 64
+        # Dropout: in training, a random fraction of the activations is set to
+        # 0 (the rest scaled up), so the network cannot lean on any one of them.
+        stage1 = tf.nn.experimental.stateless_dropout(pool, rate=dropout_rate,
+                                                      seed=conv1_seed)  # 16 x 16 x 64
 
     with tf.variable_scope('conv2'):
         filters = tf.get_variable('filters', [2, 2, 64, 64],
                                   initializer=tf.glorot_uniform_initializer())
         conv = tf.nn.conv2d(stage1, filters, strides=[1, 1, 1, 1], padding='SAME')
         pool = tf.nn.max_pool2d(tf.nn.relu(conv), ksize=3, strides=2, padding='SAME')
-        stage2 = dropout(pool, layer=1)  # 8 x 8 x 64
+        stage2 = tf.nn.experimental.stateless_dropout(pool, rate=dropout_rate,
+                                                      seed=conv2_seed)  # 8 x 8 x 64
 
     with tf.variable_scope('fc'):
         features = tf.reshape(stage2, [-1, FEATURES])
@@ -100,6 +96,8 @@ def training(loss, learning_rate):
     Returns:
         The training op.
     """
+    # The step counter is saved with the checkpoints, so a resumed run knows
+    # where it stopped; the optimiser increments it.
     global_step = tf.train.get_or_create_global_step()
     optimizer = tf.train.AdamOptimizer(learning_rate)
     return optimizer.minimize(loss, global_step=global_step)

@@ -14,7 +14,7 @@ checkpoint itself unless `--model` says so.
 import os
 import time
 
-import train_helpers  # first: it switches TensorFlow to graph mode, quietly
+import train_helpers  # first: it keeps TensorFlow's start-up notes off the terminal
 
 import numpy as np
 import tensorflow.compat.v1 as tf
@@ -26,6 +26,9 @@ import report_helpers
 import run_cnn_model
 import run_fc_model
 import two_layer_fc
+
+# TensorFlow 1 graph mode, as in the training scripts: define, then run in a Session.
+tf.disable_eager_execution()
 
 FLAGS = flags.FlagValues()
 flags.DEFINE_string('train_dir', 'tf_logs', 'Folder with the checkpoints to restore.',
@@ -86,26 +89,30 @@ def choose_model(stored_variables):
 
 
 def build_graph(model):
-    """Rebuilds the trained model's graph up to the logits, as the runner built it.
+    """Rebuilds the trained model's graph, as the runner built it.
 
     Returns:
-        (images_placeholder, logits, description of the model).
+        (images_placeholder, labels_placeholder, logits, accuracy, description
+        of the model).
     """
     if model == 'fc':
-        images_placeholder, _ = run_fc_model.placeholder_inputs()
+        images_placeholder, labels_placeholder = run_fc_model.placeholder_inputs()
         # reg_constant only adds the regularisation terms of the loss, which is
         # not evaluated here; the flag is kept for the original's command lines.
         logits = two_layer_fc.inference(images_placeholder, data_helpers.IMAGE_PIXELS,
                                         FLAGS.hidden1, data_helpers.NUM_CLASSES,
                                         reg_constant=FLAGS.reg_constant)
+        accuracy = two_layer_fc.evaluation(logits, labels_placeholder)
         description = f'a two-layer network with hidden1={FLAGS.hidden1}'
     else:
-        # The dropout rate placeholder keeps its default, 0: no dropout.
-        images_placeholder, _, dropout_rate = run_cnn_model.placeholder_inputs()
-        logits = cnn_model.inference(images_placeholder, dropout_rate)
+        # The dropout placeholders keep their defaults: no dropout.
+        images_placeholder, labels_placeholder, dropout_rate, dropout_seeds = \
+            run_cnn_model.placeholder_inputs()
+        logits = cnn_model.inference(images_placeholder, dropout_rate, dropout_seeds)
+        accuracy = cnn_model.evaluation(logits, labels_placeholder)
         description = train_helpers.MODEL_NAMES['cnn']
     tf.train.get_or_create_global_step()  # restored too: it tells the step
-    return images_placeholder, logits, description
+    return images_placeholder, labels_placeholder, logits, accuracy, description
 
 
 def load_own_images(checkpoint, model):
@@ -148,16 +155,13 @@ def main(argv):
         own_images = load_own_images(checkpoint, model)  # a bad file fails before restoring
 
     with tf.Graph().as_default():
-        images_placeholder, logits, description = build_graph(model)
-        train_helpers.check_checkpoint_matches(checkpoint, description)
+        images_placeholder, labels_placeholder, logits, accuracy, description = \
+            build_graph(model)
         saver = tf.train.Saver()
         with tf.Session() as sess:
             print('Restoring variables from checkpoint')
-            try:
+            with train_helpers.checked_restore(checkpoint, description):
                 saver.restore(sess, checkpoint)
-            except tf.errors.OpError as error:
-                raise data_helpers.UserError(f'The checkpoint {checkpoint} cannot be restored; '
-                                             f'it is damaged ({error.message}).') from None
             print(f'Current step: {sess.run(tf.train.get_global_step())}')
 
             if FLAGS.image:
@@ -171,8 +175,8 @@ def main(argv):
                 if model == 'cnn':
                     data = data_helpers.reshape_data(data)
                 test_accuracy, predicted = train_helpers.do_eval(
-                    sess, tf.argmax(logits, 1), images_placeholder,
-                    data['images_test'], data['labels_test'])
+                    sess, accuracy, tf.argmax(logits, 1), images_placeholder,
+                    labels_placeholder, data['images_test'], data['labels_test'])
                 print(f'Test accuracy {test_accuracy:g}')
                 report_helpers.report_test_set(data, predicted)
 

@@ -9,9 +9,10 @@ run logs to its own folder `train_dir/YYYYmmdd-HHMMSS/` (cost per epoch, loss,
 accuracy, logits) and saves a checkpoint there after every epoch.
 """
 
+import os
 import time
 
-import train_helpers  # first: it switches TensorFlow to graph mode, quietly
+import train_helpers  # first: it keeps TensorFlow's start-up notes off the terminal
 
 import tensorflow.compat.v1 as tf
 from absl import flags
@@ -19,6 +20,9 @@ from absl import flags
 import cnn_model
 import data_helpers
 import report_helpers
+
+# The notebook's TensorFlow 1 way: first define a graph, then run it in a Session.
+tf.disable_eager_execution()
 
 # ---------------------------------------------------------------------------
 # Model parameters as command-line flags
@@ -38,115 +42,171 @@ SUMMARY_EVERY = 100   # steps between TensorBoard summaries
 
 
 def placeholder_inputs():
-    """Creates the placeholders for images, labels and the dropout rate.
+    """Creates the placeholders for images, labels and the dropout settings.
 
     Returns:
         images_placeholder: float32 [batch, 32, 32, 3].
         labels_placeholder: int64 [batch].
         dropout_rate_placeholder: float32 scalar, 0 unless fed: evaluation
             never drops anything.
+        dropout_seeds_placeholder: int64 [2, 2], the seeds of the two dropout
+            masks, fed at every training step.
     """
     size, channels = data_helpers.IMAGE_SIZE, data_helpers.CHANNELS
     images_placeholder = tf.placeholder(tf.float32, shape=[None, size, size, channels],
                                         name='images')
     labels_placeholder = tf.placeholder(tf.int64, shape=[None], name='image-labels')
     dropout_rate_placeholder = tf.placeholder_with_default(0.0, shape=[], name='dropout_rate')
-    return images_placeholder, labels_placeholder, dropout_rate_placeholder
+    dropout_seeds_placeholder = tf.placeholder_with_default(
+        tf.zeros([2, 2], tf.int64), shape=[2, 2], name='dropout_seeds')
+    return (images_placeholder, labels_placeholder, dropout_rate_placeholder,
+            dropout_seeds_placeholder)
 
 
-def fill_feed_dict(images, labels, placeholders, dropout_rate):
-    """Maps the placeholders to a minibatch and the training dropout rate."""
-    images_placeholder, labels_placeholder, dropout_rate_placeholder = placeholders
+def fill_feed_dict(images, labels, placeholders, step):
+    """Maps the placeholders to a minibatch, the dropout rate and this step's seeds.
+
+    The two dropout layers' masks come from the seeds (seed, 2 x step) and
+    (seed, 2 x step + 1): new masks at every step, and the same ones when a
+    resumed run reaches that step again.
+    """
+    images_placeholder, labels_placeholder, rate_placeholder, seeds_placeholder = placeholders
     return {images_placeholder: images, labels_placeholder: labels,
-            dropout_rate_placeholder: dropout_rate}
+            rate_placeholder: FLAGS.dropout_rate,
+            seeds_placeholder: [[FLAGS.seed, 2 * step], [FLAGS.seed, 2 * step + 1]]}
 
 
 def run_training(data, run_dir, resume_from=None):
-    """Builds the graph, trains it for the given epochs, evaluates.
+    """Builds the graph, trains it for the given epochs, evaluates (the notebook's model()).
 
     Args:
         data: the dict from `load_data`, reshaped to NHWC.
-        run_dir: the run folder for summaries and checkpoints.
-        resume_from: a checkpoint to continue from, or None for a fresh start.
+        run_dir: the run folder for the summaries and checkpoints.
+        resume_from: the checkpoint that --resume continues from, or None.
 
     Returns:
-        The Trainer, for its timing.
+        (seconds spent training on minibatches, training steps run), for the
+        benchmark.
     """
-    with tf.Graph().as_default():
-        # ---- The graph: built in one place, from the model's four functions.
-        tf.set_random_seed(FLAGS.seed)
-        placeholders = placeholder_inputs()
-        images_placeholder, labels_placeholder, dropout_rate_placeholder = placeholders
-        logits = cnn_model.inference(images_placeholder, dropout_rate_placeholder,
-                                     seed=FLAGS.seed)
-        loss = cnn_model.loss(logits, labels_placeholder)
-        train_op = cnn_model.training(loss, FLAGS.learning_rate)
-        cnn_model.evaluation(logits, labels_placeholder)  # the train_accuracy summary
-        predictions = tf.argmax(logits, 1)
-        summary = tf.summary.merge_all()
+    tf.reset_default_graph()  # a fresh graph each time main() runs
+    tf.set_random_seed(FLAGS.seed)  # the same --seed, the same numbers
+    train_set = (data['images_train'], data['labels_train'])
+    # With --validation_size the progress lines use held-out training images;
+    # otherwise, as published, the test set.
+    validation_set = (data.get('images_validation', data['images_test']),
+                      data.get('labels_validation', data['labels_test']))
 
-        train_set = (data['images_train'], data['labels_train'])
-        # With --validation_size the progress lines use held-out training
-        # images; otherwise, as published, the test set.
-        validation_set = (data.get('images_validation', data['images_test']),
-                          data.get('labels_validation', data['labels_test']))
+    # Create the placeholders
+    placeholders = placeholder_inputs()
+    images_placeholder, labels_placeholder, dropout_rate, dropout_seeds = placeholders
+    # Forward propagation: build the network up to the logits
+    logits = cnn_model.inference(images_placeholder, dropout_rate, dropout_seeds)
+    # Cost function
+    cost = cnn_model.loss(logits, labels_placeholder)
+    # Backpropagation: the Adam optimizer, counting the steps in global_step
+    train_op = cnn_model.training(cost, FLAGS.learning_rate)
+    global_step = tf.train.get_global_step()
+    # Accuracy of a batch, and the predictions (for the confusion matrix)
+    accuracy = cnn_model.evaluation(logits, labels_placeholder)
+    predictions = tf.argmax(logits, 1)
+    # All summaries for TensorBoard in one op
+    summary = tf.summary.merge_all()
+
+    # Initialize all the variables; keep every checkpoint, by relative path
+    init = tf.global_variables_initializer()
+    saver = tf.train.Saver(max_to_keep=None, save_relative_paths=True)
+    checkpoint_file = os.path.join(run_dir, 'model.ckpt')
+    resume_command = train_helpers.resume_command('run_cnn_model.py', FLAGS)
+
+    # Start the session to compute the TensorFlow graph (one inter-op thread:
+    # the ops form a chain, and each op still uses every core)
+    with tf.Session(config=tf.ConfigProto(inter_op_parallelism_threads=1)) as sess:
+        # Run the initialization (with --resume: restore the checkpoint)
+        if resume_from:
+            with train_helpers.checked_restore(resume_from):
+                saver.restore(sess, resume_from)
+        else:
+            sess.run(init)
+        summary_writer = tf.summary.FileWriter(run_dir, sess.graph)
+
+        # A resumed run starts mid-epoch, where the interrupted one stopped
+        step = first_step = int(sess.run(global_step))
         num_batches = data_helpers.batches_per_epoch(len(train_set[1]), FLAGS.batch_size)
-
-        # ---- Running it.
-        with train_helpers.Trainer(
-                run_dir, train_op, loss, resume_from,
-                train_helpers.resume_command('run_cnn_model.py', FLAGS)) as trainer:
-            first_epoch, first_batch = divmod(trainer.step, num_batches)
+        first_epoch, first_batch = divmod(first_step, num_batches)
+        train_seconds = 0.0
+        try:
+            # Do the training loop
             for epoch in range(first_epoch, FLAGS.epochs):
-                # A resumed run starts mid-epoch, where the interrupted one stopped.
+                epoch_start = time.time()
                 start_batch = first_batch if epoch == first_epoch else 0
-                progress = data_helpers.ProgressBar(
-                    num_batches, f'Epoch {epoch + 1}/{FLAGS.epochs}')
-                batches = data_helpers.prefetch(data_helpers.gen_epoch(
+                num_minibatches = num_batches - start_batch
+                minibatch_cost = 0.0
+                # A fresh shuffle of the training set, cut into minibatches
+                # (the next one is gathered while the current one trains)
+                minibatches = data_helpers.prefetch(data_helpers.gen_epoch(
                     train_set, FLAGS.batch_size, seed=FLAGS.seed, epoch=epoch,
                     start_batch=start_batch))
-                cost_sum, batches_run = 0.0, 0
-                for images, labels in batches:
-                    if trainer.step % SUMMARY_EVERY == 0:
-                        # Summaries of the batch as the model sees it at test
-                        # time: the dropout rate is left at its default, 0.
-                        trainer.add_summary(trainer.sess.run(summary, feed_dict={
-                            images_placeholder: images, labels_placeholder: labels}))
-                    feed_dict = fill_feed_dict(images, labels, placeholders,
-                                               FLAGS.dropout_rate)
-                    cost_sum += trainer.train_step(feed_dict)
-                    batches_run += 1
-                    progress.update(start_batch + batches_run,
-                                    f'cost {cost_sum / batches_run:.3f}')
-                progress.close()
-                # The epoch's cost: the mean minibatch loss (after a resume
-                # mid-epoch, of the batches run since).
-                epoch_cost = cost_sum / batches_run
-                trainer.add_summary({'cost': epoch_cost}, step=epoch)
-                trainer.save_checkpoint()
+                progress = data_helpers.ProgressBar(num_minibatches,
+                                                    f'Epoch {epoch + 1}/{FLAGS.epochs}')
 
+                for done, (minibatch_images, minibatch_labels) in enumerate(minibatches, 1):
+                    # Every 100 steps, the summaries of the minibatch as the
+                    # model sees it at test time (no dropout fed)
+                    if step % SUMMARY_EVERY == 0:
+                        summary_str = sess.run(summary, feed_dict={
+                            images_placeholder: minibatch_images,
+                            labels_placeholder: minibatch_labels})
+                        summary_writer.add_summary(summary_str, step)
+
+                    # Run the session to execute the optimizer and the cost; a
+                    # NaN or infinite cost stops the run at once
+                    feed_dict = fill_feed_dict(minibatch_images, minibatch_labels,
+                                               placeholders, step)
+                    _, temp_cost = sess.run([train_op, cost], feed_dict=feed_dict)
+                    train_helpers.check_finite(temp_cost, step, run_dir)
+                    minibatch_cost += float(temp_cost) / num_minibatches  # the epoch's mean
+                    step += 1
+                    progress.update(done, f'cost {temp_cost:.3f}')
+                progress.close()
+                train_seconds += time.time() - epoch_start
+
+                # The epoch's cost for TensorBoard, and a checkpoint
+                summary_writer.add_summary(train_helpers.scalar_summary(cost=minibatch_cost),
+                                           epoch)
+                with train_helpers.save_errors_explained(run_dir, resume_command):
+                    saver.save(sess, checkpoint_file, global_step=global_step)
+
+                # Print the cost and the accuracies every 10 epochs
                 if epoch % PRINT_EVERY == 0:
                     train_accuracy, _ = train_helpers.do_eval(
-                        trainer.sess, predictions, images_placeholder, *train_set)
+                        sess, accuracy, predictions, images_placeholder, labels_placeholder,
+                        *train_set)
                     validation_accuracy, _ = train_helpers.do_eval(
-                        trainer.sess, predictions, images_placeholder, *validation_set)
-                    trainer.add_summary({'epoch_train_accuracy': train_accuracy,
-                                         'validation_accuracy': validation_accuracy},
-                                        step=epoch)
-                    print(f'Cost after epoch {epoch}: {epoch_cost:f}, train accuracy: '
+                        sess, accuracy, predictions, images_placeholder, labels_placeholder,
+                        *validation_set)
+                    summary_writer.add_summary(train_helpers.scalar_summary(
+                        epoch_train_accuracy=train_accuracy,
+                        validation_accuracy=validation_accuracy), epoch)
+                    print(f'Cost after epoch {epoch}: {minibatch_cost:f}, train accuracy: '
                           f'{train_accuracy:f}, validation accuracy: {validation_accuracy:f}')
 
-            # After training: accuracy over the whole training set and, once,
-            # the test set, both computed in batches.
+            # Calculate the accuracy on the training set and, once, the test
+            # set, 1,000 images at a time
             train_accuracy, _ = train_helpers.do_eval(
-                trainer.sess, predictions, images_placeholder, *train_set)
+                sess, accuracy, predictions, images_placeholder, labels_placeholder,
+                *train_set)
             test_accuracy, predicted = train_helpers.do_eval(
-                trainer.sess, predictions, images_placeholder,
+                sess, accuracy, predictions, images_placeholder, labels_placeholder,
                 data['images_test'], data['labels_test'])
             print(f'Train Accuracy: {train_accuracy:g}')
             print(f'Test Accuracy: {test_accuracy:g}')
-            report_helpers.report_test_set(data, predicted, trainer.writer, trainer.step)
-    return trainer
+            report_helpers.report_test_set(data, predicted, summary_writer, step)
+        except KeyboardInterrupt:
+            # Ctrl-C: save a checkpoint, print the command that resumes, exit 130
+            train_helpers.save_and_stop(saver, sess, checkpoint_file, resume_command)
+        finally:
+            summary_writer.close()
+    return train_seconds, step - first_step
 
 
 def main(argv):
@@ -156,15 +216,20 @@ def main(argv):
     train_helpers.check_flags(
         FLAGS, positive=('learning_rate', 'epochs', 'batch_size'),
         non_negative=('validation_size', 'seed'), rates=('dropout_rate',))
+    # Checks train_dir; with --resume, finds the run and takes its settings
     run_dir, resume_from = train_helpers.start_run(FLAGS, MODEL)
+    train_helpers.print_parameters(FLAGS)
 
+    # Load CIFAR-10 as 32 x 32 x 3 images
     data = data_helpers.reshape_data(
         data_helpers.load_data(FLAGS.data_dir, FLAGS.validation_size))
     train_helpers.check_batch_size(FLAGS.batch_size, len(data['labels_train']))
-    run_dir = train_helpers.prepare_run_dir(FLAGS, MODEL, data, run_dir)
 
-    trainer = run_training(data, run_dir, resume_from)
-    train_helpers.print_total_time(start_time, trainer)
+    # Each run logs to its own folder, claimed while this process trains in it
+    run_dir = train_helpers.prepare_run_dir(FLAGS, MODEL, data, run_dir)
+    with train_helpers.lock_run_dir(run_dir):
+        train_seconds, steps = run_training(data, run_dir, resume_from)
+    train_helpers.print_total_time(start_time, train_seconds, steps)
 
 
 if __name__ == '__main__':

@@ -8,9 +8,10 @@ side (`tensorboard --logdir=tf_logs`); checkpoints are saved there every 1,000
 steps and at the end, for `restore_model.py` and for `--resume`.
 """
 
+import os
 import time
 
-import train_helpers  # first: it switches TensorFlow to graph mode, quietly
+import train_helpers  # first: it keeps TensorFlow's start-up notes off the terminal
 
 import tensorflow.compat.v1 as tf
 from absl import flags
@@ -18,6 +19,9 @@ from absl import flags
 import data_helpers
 import report_helpers
 import two_layer_fc
+
+# The posts' TensorFlow 1 way: first define a graph, then run it in a Session.
+tf.disable_eager_execution()
 
 # ---------------------------------------------------------------------------
 # Model parameters as command-line flags
@@ -56,71 +60,128 @@ def fill_feed_dict(images, labels, images_placeholder, labels_placeholder):
 
 
 def run_training(data, run_dir, resume_from=None):
-    """Builds the graph, trains it, evaluates on the test set.
+    """Builds the graph from the model's four functions, trains it, tests it.
 
     Args:
         data: the dict from `data_helpers.load_data`.
-        run_dir: the run folder for summaries and checkpoints.
-        resume_from: a checkpoint to continue from, or None for a fresh start.
+        run_dir: the run folder for the summaries and checkpoints.
+        resume_from: the checkpoint that --resume continues from, or None.
 
     Returns:
-        The Trainer, for its timing.
+        (seconds spent in the training loop, training steps run), for the
+        benchmark.
     """
-    with tf.Graph().as_default():
-        # ---- The graph: built in one place, from the model's four functions.
-        tf.set_random_seed(FLAGS.seed)
-        images_placeholder, labels_placeholder = placeholder_inputs()
-        logits = two_layer_fc.inference(images_placeholder, data_helpers.IMAGE_PIXELS,
-                                        FLAGS.hidden1, data_helpers.NUM_CLASSES,
-                                        reg_constant=FLAGS.reg_constant)
-        loss = two_layer_fc.loss(logits, labels_placeholder)
-        train_step = two_layer_fc.training(loss, FLAGS.learning_rate)
-        accuracy = two_layer_fc.evaluation(logits, labels_placeholder)
-        predictions = tf.argmax(logits, 1)
-        summary = tf.summary.merge_all()
+    tf.reset_default_graph()  # a fresh graph each time main() runs
+    tf.set_random_seed(FLAGS.seed)  # the same --seed, the same numbers
 
-        # ---- Running it.
-        with train_helpers.Trainer(
-                run_dir, train_step, loss, resume_from,
-                train_helpers.resume_command('run_fc_model.py', FLAGS)) as trainer:
-            # Shuffled batches, the next one prepared while this one trains.
-            batches = data_helpers.prefetch(data_helpers.gen_batch(
-                (data['images_train'], data['labels_train']), FLAGS.batch_size,
-                FLAGS.max_steps, seed=FLAGS.seed, start_step=trainer.step))
-            for images, labels in batches:
-                feed_dict = fill_feed_dict(images, labels,
+    # -----------------------------------------------------------------------
+    # Prepare the TensorFlow graph
+    # (only defining it here: no actual calculations take place yet)
+    # -----------------------------------------------------------------------
+
+    # Input placeholders: the images and labels are fed in at run time
+    images_placeholder, labels_placeholder = placeholder_inputs()
+
+    # Operation for the classifier's result
+    logits = two_layer_fc.inference(images_placeholder, data_helpers.IMAGE_PIXELS,
+                                    FLAGS.hidden1, data_helpers.NUM_CLASSES,
+                                    reg_constant=FLAGS.reg_constant)
+
+    # Operation for the loss function
+    loss = two_layer_fc.loss(logits, labels_placeholder)
+
+    # Operation for the training step; it also counts the steps in global_step
+    train_step = two_layer_fc.training(loss, FLAGS.learning_rate)
+    global_step = tf.train.get_global_step()
+
+    # Operation calculating the accuracy of our predictions (and the
+    # predictions themselves, for the confusion matrix at the end)
+    accuracy = two_layer_fc.evaluation(logits, labels_placeholder)
+    predictions = tf.argmax(logits, 1)
+
+    # Operation merging summary data for TensorBoard
+    summary = tf.summary.merge_all()
+
+    # Define saver to save model state at checkpoints. It keeps every
+    # checkpoint (max_to_keep=None), and records them by relative path, so a
+    # run folder that is moved or copied still restores its own.
+    saver = tf.train.Saver(max_to_keep=None, save_relative_paths=True)
+    checkpoint_file = os.path.join(run_dir, 'model.ckpt')
+    resume_command = train_helpers.resume_command('run_fc_model.py', FLAGS)
+
+    # -----------------------------------------------------------------------
+    # Run the TensorFlow graph
+    # -----------------------------------------------------------------------
+
+    # One inter-op thread: the graph is a chain of ops, so running ops side by
+    # side gains nothing; each op still uses every core.
+    with tf.Session(config=tf.ConfigProto(inter_op_parallelism_threads=1)) as sess:
+        # Initialize the variables (with --resume: restore them from the
+        # checkpoint) and create the summary writer
+        if resume_from:
+            with train_helpers.checked_restore(resume_from):
+                saver.restore(sess, resume_from)
+        else:
+            sess.run(tf.global_variables_initializer())
+        summary_writer = tf.summary.FileWriter(run_dir, sess.graph)
+
+        # Generate input data batches, from the step the run is at (0 unless
+        # resumed); the next batch is gathered while the current one trains
+        first_step = int(sess.run(global_step))
+        batches = data_helpers.prefetch(data_helpers.gen_batch(
+            (data['images_train'], data['labels_train']), FLAGS.batch_size,
+            FLAGS.max_steps, seed=FLAGS.seed, start_step=first_step))
+
+        train_start = time.time()
+        try:
+            for step in range(first_step, FLAGS.max_steps):
+                # Get next input data batch
+                images_batch, labels_batch = next(batches)
+                feed_dict = fill_feed_dict(images_batch, labels_batch,
                                            images_placeholder, labels_placeholder)
 
-                # Every 100 steps: the accuracy on the batch about to be trained
-                # on, and the summaries for TensorBoard.
-                if trainer.step % SUMMARY_EVERY == 0:
-                    train_accuracy, summary_str = trainer.sess.run(
-                        [accuracy, summary], feed_dict=feed_dict)
-                    trainer.add_summary(summary_str)
-                    if FLAGS.validation_size:
+                # Periodically print out the model's current accuracy, and
+                # write the summaries for TensorBoard
+                if step % SUMMARY_EVERY == 0:
+                    train_accuracy, summary_str = sess.run([accuracy, summary],
+                                                           feed_dict=feed_dict)
+                    summary_writer.add_summary(summary_str, step)
+                    progress = f'Step {step:d}, training accuracy {train_accuracy:g}'
+                    if FLAGS.validation_size:  # the held-out images, never trained on
                         validation_accuracy, _ = train_helpers.do_eval(
-                            trainer.sess, predictions, images_placeholder,
-                            data['images_validation'], data['labels_validation'])
-                        trainer.add_summary({'validation_accuracy': validation_accuracy})
-                        print(f'Step {trainer.step:d}, training accuracy {train_accuracy:g}, '
-                              f'validation accuracy {validation_accuracy:g}')
-                    else:
-                        print(f'Step {trainer.step:d}, training accuracy '
-                              f'{train_accuracy:g}')
+                            sess, accuracy, predictions, images_placeholder,
+                            labels_placeholder, data['images_validation'],
+                            data['labels_validation'])
+                        summary_writer.add_summary(train_helpers.scalar_summary(
+                            validation_accuracy=validation_accuracy), step)
+                        progress += f', validation accuracy {validation_accuracy:g}'
+                    print(progress)
 
-                trainer.train_step(feed_dict)
+                # Perform a single training step; a NaN or infinite loss stops
+                # the run at once
+                _, loss_value = sess.run([train_step, loss], feed_dict=feed_dict)
+                train_helpers.check_finite(loss_value, step, run_dir)
 
-                if trainer.step % CHECKPOINT_EVERY == 0 or trainer.step == FLAGS.max_steps:
-                    trainer.save_checkpoint()
+                # Periodically save checkpoint, and after the last step
+                if (step + 1) % CHECKPOINT_EVERY == 0 or step + 1 == FLAGS.max_steps:
+                    with train_helpers.save_errors_explained(run_dir, resume_command):
+                        saver.save(sess, checkpoint_file, global_step=global_step)
                     print('Saved checkpoint')
+            train_seconds = time.time() - train_start
 
-            # After training: the test set, once.
+            # After finishing the training, evaluate on the test set
             test_accuracy, predicted = train_helpers.do_eval(
-                trainer.sess, predictions, images_placeholder,
+                sess, accuracy, predictions, images_placeholder, labels_placeholder,
                 data['images_test'], data['labels_test'])
             print(f'Test accuracy {test_accuracy:g}')
-            report_helpers.report_test_set(data, predicted, trainer.writer, trainer.step)
-    return trainer
+            report_helpers.report_test_set(data, predicted, summary_writer,
+                                           sess.run(global_step))
+        except KeyboardInterrupt:
+            # Ctrl-C: save a checkpoint, print the command that resumes, exit 130
+            train_helpers.save_and_stop(saver, sess, checkpoint_file, resume_command)
+        finally:
+            summary_writer.close()
+    return train_seconds, FLAGS.max_steps - first_step
 
 
 def main(argv):
@@ -130,14 +191,20 @@ def main(argv):
     train_helpers.check_flags(
         FLAGS, positive=('learning_rate', 'max_steps', 'hidden1', 'batch_size'),
         non_negative=('reg_constant', 'validation_size', 'seed'))
+    # Checks train_dir; with --resume, finds the run and takes its settings
     run_dir, resume_from = train_helpers.start_run(FLAGS, MODEL)
+    train_helpers.print_parameters(FLAGS)
 
+    # Load CIFAR-10 data
     data = data_helpers.load_data(FLAGS.data_dir, FLAGS.validation_size)
     train_helpers.check_batch_size(FLAGS.batch_size, len(data['labels_train']))
-    run_dir = train_helpers.prepare_run_dir(FLAGS, MODEL, data, run_dir)
 
-    trainer = run_training(data, run_dir, resume_from)
-    train_helpers.print_total_time(start_time, trainer)
+    # Put logs for each run in a separate folder, train_dir/YYYYmmdd-HHMMSS/,
+    # claimed while this process trains in it
+    run_dir = train_helpers.prepare_run_dir(FLAGS, MODEL, data, run_dir)
+    with train_helpers.lock_run_dir(run_dir):
+        train_seconds, steps = run_training(data, run_dir, resume_from)
+    train_helpers.print_total_time(start_time, train_seconds, steps)
 
 
 if __name__ == '__main__':

@@ -11,7 +11,7 @@ guessing, and far from what the networks of parts 2 and 3 reach.
 
 import time
 
-import train_helpers  # first: it switches TensorFlow to graph mode, quietly
+import train_helpers  # first: it keeps TensorFlow's start-up notes off the terminal
 
 import numpy as np
 import tensorflow.compat.v1 as tf
@@ -19,6 +19,9 @@ from absl import flags
 
 import data_helpers
 import report_helpers
+
+# The post's TensorFlow 1 way: first define a graph, then run it in a Session.
+tf.disable_eager_execution()
 
 FLAGS = flags.FlagValues()
 flags.DEFINE_integer('batch_size', 100, 'Images per training step.', flag_values=FLAGS)
@@ -98,7 +101,7 @@ def main(argv):
         # After training: the accuracy on the test set, which it has never
         # seen, computed in batches of 1,000 images to keep memory low.
         test_accuracy, predicted = train_helpers.do_eval(
-            sess, predictions, images_placeholder,
+            sess, accuracy, predictions, images_placeholder, labels_placeholder,
             data_sets['images_test'], data_sets['labels_test'])
         print(f'Test accuracy {test_accuracy:g}')
         report_helpers.report_test_set(data_sets, predicted)

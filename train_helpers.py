@@ -1,18 +1,20 @@
-"""What the training scripts share: flags, run folders, the training session.
+"""What the training scripts share that the blog posts do not teach.
 
-The runners (`run_fc_model.py`, `run_cnn_model.py`) keep their own graph and
-their own training loop, so each reads like its blog post; the plumbing around
-the loop lives here once:
+The runners (`run_fc_model.py`, `run_cnn_model.py`) show the lesson itself:
+the graph from the model's four functions, `Saver`, `Session`, `FileWriter`,
+the training loop and its checkpoints. What is here is called from them by
+name:
 
 * flags: parsing with a clear message for typos, printing `Parameters:`, and
   checking values before any data is loaded;
 * run folders: one `train_dir/YYYYmmdd-HHMMSS/` per run with its parameters,
-  summaries and checkpoints, so runs never overwrite each other;
-* `Trainer`: the session around the loop. It starts fresh or resumes from a
-  checkpoint, runs train steps and stops at once if the loss diverges, saves
-  checkpoints without losing earlier ones, and on Ctrl-C saves a checkpoint and
-  says how to resume;
-* `predict`: evaluation in batches, so memory stays bounded for any set size.
+  summaries and checkpoints, so runs never overwrite each other, and a lock
+  so that no two processes train into one;
+* checkpoints: finding the one `--resume` continues, and clear messages when
+  one cannot be restored, the disk is full, the loss diverges or Ctrl-C stops
+  the run;
+* `do_eval`: the accuracy over a whole set in batches, so memory stays
+  bounded for any set size.
 """
 
 import contextlib
@@ -52,11 +54,8 @@ def _import_tensorflow_quietly():
 
 
 tf = _import_tensorflow_quietly()
-
-tf.disable_eager_execution()
 tf.get_logger().setLevel('ERROR')  # deprecation notes about tf.compat.v1 itself
 
-CHECKPOINT_NAME = 'model.ckpt'
 PARAMS_FILE = 'params.json'
 MEAN_IMAGE_FILE = 'mean_image.npy'
 EVAL_BATCH_SIZE = 1000
@@ -214,7 +213,7 @@ def choose_seed(seed):
     return seed
 
 
-def print_total_time(start_time, trainer=None, train_seconds=None, train_steps=None):
+def print_total_time(start_time, train_seconds=None, train_steps=None):
     """Prints `Total time` and, for the benchmark, writes the timing file.
 
     When the environment variable TUTORIAL_TIMING_JSON names a file, the
@@ -224,8 +223,6 @@ def print_total_time(start_time, trainer=None, train_seconds=None, train_steps=N
     print(f'Total time: {total:5.2f}s')
     path = os.environ.get('TUTORIAL_TIMING_JSON')
     if path:
-        if trainer is not None:
-            train_seconds, train_steps = trainer.train_seconds, trainer.steps_run
         with open(path, 'w') as f:
             json.dump({'total_seconds': total, 'train_seconds': train_seconds,
                        'train_steps': train_steps}, f)
@@ -254,8 +251,7 @@ def start_run(flag_values, model):
     """Prepares a run before any data is loaded.
 
     Checks that train_dir can be written, finds the checkpoint that --resume
-    continues (adopting that run's settings), fixes the seed and prints the
-    parameters.
+    continues (adopting that run's settings) and fixes the seed.
 
     Returns:
         (run_dir, checkpoint) of the resumed run, or (None, None) for a new run.
@@ -265,7 +261,6 @@ def start_run(flag_values, model):
     if flag_values.resume:
         run_dir, checkpoint = find_resume_checkpoint(flag_values, model)
     flag_values.seed = choose_seed(flag_values.seed)
-    print_parameters(flag_values)
     return run_dir, checkpoint
 
 
@@ -506,137 +501,28 @@ def check_finite(loss_value, step, run_dir=None):
 
 
 # ---------------------------------------------------------------------------
-# The training session
+# Around the training session: the lock, clear messages, Ctrl-C
 # ---------------------------------------------------------------------------
 
-class Trainer:
-    """The session around a training loop: start or resume, step, save.
+@contextlib.contextmanager
+def lock_run_dir(run_dir):
+    """Claims the run folder while this process trains in it.
 
-    Use it as a context manager:
+    A file `.training` holds the process id; `--resume` refuses a run whose
+    process is still alive. The file is removed however training ends.
 
-        with Trainer(run_dir, train_op, loss) as trainer:
-            for images, labels in batches:
-                trainer.train_step(feed_dict)
-
-    On leaving the block, Ctrl-C saves a checkpoint and raises
-    TrainingInterrupted (exit 130) with the command that resumes the run.
-
-    Args:
-        run_dir: the run folder for summaries and checkpoints.
-        train_op: the op that applies one optimiser step.
-        loss: the loss tensor, checked after every step.
-        resume_from: a checkpoint to restore instead of initialising.
-        resume_command: shown after Ctrl-C.
+    Raises:
+        UserError: another process that is still running holds the folder.
     """
-
-    def __init__(self, run_dir, train_op, loss, resume_from=None, resume_command=''):
-        self.run_dir = run_dir
-        self.train_op = train_op
-        self.loss = loss
-        self.global_step = tf.train.get_global_step()
-        self.resume_from = resume_from
-        self.resume_command = resume_command
-        # Keep every checkpoint of the run: nothing a user made is deleted.
-        # Relative paths in the `checkpoint` file: a copied or moved train_dir
-        # restores its own checkpoints.
-        self.saver = tf.train.Saver(max_to_keep=None, save_relative_paths=True)
-        self.steps_run = 0
-        self.train_seconds = 0.0
-
-    def __enter__(self):
-        self._lock_run_dir()
-        # One inter-op thread: the graphs are chains of ops, so running ops side
-        # by side gains nothing and its scheduling costs about 15% of a small
-        # network's step; each op still uses every core (intra-op threads).
-        self.sess = tf.Session(config=tf.ConfigProto(inter_op_parallelism_threads=1))
-        self.writer = None
-        try:
-            if self.resume_from:
-                check_checkpoint_matches(self.resume_from, 'the model of this run')
-                try:
-                    self.saver.restore(self.sess, self.resume_from)
-                except tf.errors.OpError as error:
-                    raise UserError(
-                        f'The checkpoint {self.resume_from} cannot be restored; it is damaged '
-                        f'({error.message}). Delete its files ({self.resume_from}.*) to '
-                        'resume from the one before.') from None
-            else:
-                self.sess.run(tf.global_variables_initializer())
-            self.writer = tf.summary.FileWriter(self.run_dir, self.sess.graph)
-        except BaseException:
-            self._close()
-            raise
-        self.step = int(self.sess.run(self.global_step))
-        self._start = time.time()
-        return self
-
-    def train_step(self, feed_dict):
-        """Runs one optimiser step and returns the loss.
-
-        Raises:
-            UserError: the loss became NaN or infinite; nothing is saved, so the
-                last checkpoint on disk is the last good one.
-        """
-        _, loss_value = self.sess.run([self.train_op, self.loss], feed_dict=feed_dict)
-        check_finite(loss_value, self.step, self.run_dir)
-        self.step += 1
-        self.steps_run += 1
-        self.train_seconds = time.time() - self._start
-        return loss_value
-
-    def save_checkpoint(self):
-        """Saves a checkpoint for the current step; earlier ones are kept.
-
-        Raises:
-            UserError: the disk is full or the folder cannot be written; the
-                earlier checkpoints are intact.
-        """
-        prefix = os.path.join(self.run_dir, CHECKPOINT_NAME)
-        try:
-            return self.saver.save(self.sess, prefix, global_step=self.global_step)
-        except (OSError, tf.errors.OpError) as error:
-            raise UserError(
-                'Could not save a checkpoint in {} ({}). Earlier checkpoints there '
-                'are intact. Free some disk space or fix the folder, then continue '
-                'with: {}'.format(self.run_dir, getattr(error, 'message', error),
-                                  self.resume_command)) from None
-
-    def add_summary(self, summary, step=None):
-        """Writes a serialized summary (or a dict of scalars) for TensorBoard."""
-        if isinstance(summary, dict):
-            summary = tf.Summary(value=[tf.Summary.Value(tag=tag, simple_value=value)
-                                        for tag, value in summary.items()])
-        self.writer.add_summary(summary, self.step if step is None else step)
-
-    def __exit__(self, exc_type, exc, traceback):
-        try:
-            if exc_type is KeyboardInterrupt:
-                path = self.save_checkpoint()
-                raise TrainingInterrupted(
-                    f'Training interrupted at step {int(self.sess.run(self.global_step))}. '
-                    f'Saved checkpoint {path}. To continue where it stopped, run: '
-                    f'{self.resume_command}')
-        finally:
-            self._close()
-        return False
-
-    def _close(self):
-        """Closes the summary writer and the session, and frees the run folder."""
-        if self.writer is not None:
-            self.writer.close()
-        self.sess.close()
+    check_not_in_use(run_dir)
+    lock = os.path.join(run_dir, LOCK_FILE)
+    with open(lock, 'w') as f:
+        f.write(str(os.getpid()))  # a lock left by a killed process is taken over
+    try:
+        yield
+    finally:
         with contextlib.suppress(FileNotFoundError):
-            os.remove(os.path.join(self.run_dir, LOCK_FILE))
-
-    def _lock_run_dir(self):
-        """Claims the run folder, so that no second process trains into it at once.
-
-        Raises:
-            UserError: another process that is still running holds the folder.
-        """
-        check_not_in_use(self.run_dir)
-        with open(os.path.join(self.run_dir, LOCK_FILE), 'w') as f:
-            f.write(str(os.getpid()))  # a lock left by a killed process is taken over
+            os.remove(lock)
 
 
 def check_not_in_use(run_dir):
@@ -669,39 +555,98 @@ def process_is_running(pid):
     return True
 
 
+@contextlib.contextmanager
+def checked_restore(checkpoint, model_description='the model of this run'):
+    """Wraps `saver.restore`: checks the checkpoint first, explains a failure.
+
+    The check comes first because `Saver.restore` accepts variables of another
+    shape without a word (a run trained with another --hidden1, say) and the
+    model would then run with them. A restore that fails means damaged files.
+
+    Raises:
+        UserError: naming the checkpoint, what it holds and what to do.
+    """
+    check_checkpoint_matches(checkpoint, model_description)
+    try:
+        yield
+    except tf.errors.OpError as error:
+        raise UserError(
+            f'The checkpoint {checkpoint} cannot be restored; it is damaged '
+            f'({error.message}). Delete its files ({checkpoint}.*) to use the one '
+            'before.') from None
+
+
+@contextlib.contextmanager
+def save_errors_explained(run_dir, resume_command):
+    """Turns a failed `saver.save` (a full disk, say) into a clear message.
+
+    Raises:
+        UserError: naming the folder; the earlier checkpoints are intact.
+    """
+    try:
+        yield
+    except (OSError, tf.errors.OpError) as error:
+        raise UserError(
+            'Could not save a checkpoint in {} ({}). Earlier checkpoints there '
+            'are intact. Free some disk space or fix the folder, then continue '
+            'with: {}'.format(run_dir, getattr(error, 'message', error),
+                              resume_command)) from None
+
+
+def save_and_stop(saver, sess, checkpoint_file, resume_command):
+    """After Ctrl-C: saves a checkpoint of the current step and stops the script.
+
+    Raises:
+        TrainingInterrupted: always (exit code 130), saying where the
+            checkpoint is and which command continues the run.
+    """
+    global_step = tf.train.get_global_step()
+    with save_errors_explained(os.path.dirname(checkpoint_file), resume_command):
+        path = saver.save(sess, checkpoint_file, global_step=global_step)
+    raise TrainingInterrupted(
+        f'Training interrupted at step {sess.run(global_step)}. Saved checkpoint {path}. '
+        f'To continue where it stopped, run: {resume_command}')
+
+
+def scalar_summary(**values):
+    """A summary of Python numbers for `FileWriter.add_summary`, one tag a keyword."""
+    return tf.Summary(value=[tf.Summary.Value(tag=tag, simple_value=value)
+                             for tag, value in values.items()])
+
+
 # ---------------------------------------------------------------------------
 # Evaluation
 # ---------------------------------------------------------------------------
 
-def predict(sess, predictions, images_placeholder, images, batch_size=EVAL_BATCH_SIZE):
-    """Runs `predictions` over `images` in batches and returns them all.
+def do_eval(sess, accuracy, predictions, images_placeholder, labels_placeholder,
+            images, labels, batch_size=EVAL_BATCH_SIZE):
+    """Runs the model's accuracy op over a whole set, one batch at a time.
 
     Feeding a whole set at once makes TensorFlow hold every activation of every
     image (for the CNN and 10,000 images, gigabytes); batches bound the memory.
+    Each batch's accuracy times its size is its number of right answers; their
+    sum over the set's size is the set's accuracy.
 
     Args:
         sess: the session.
-        predictions: tensor of predicted class ids for a batch.
-        images_placeholder: where the images are fed.
-        images: array of images, any length.
-        batch_size: images per run.
+        accuracy: the model's `evaluation()` op.
+        predictions: the predicted class of each image in a batch.
+        images_placeholder, labels_placeholder: where a batch is fed.
+        images, labels: the set, any length.
+        batch_size: images per `sess.run`.
 
     Returns:
-        int64 array with one predicted class per image.
+        (accuracy, predicted): the fraction of right answers over the set, and
+        every image's predicted class (for the confusion matrix).
     """
-    outputs = []
+    right_answers, predicted = 0, []
     for start in range(0, len(images), batch_size):
-        batch = images[start:start + batch_size]
-        outputs.append(sess.run(predictions, feed_dict={images_placeholder: batch}))
-    return np.concatenate(outputs) if outputs else np.zeros(0, np.int64)
-
-
-def do_eval(sess, predictions, images_placeholder, images, labels):
-    """Evaluates a whole set in batches.
-
-    Returns:
-        (accuracy, predicted): the fraction of correct predictions and the
-        predicted class of every image.
-    """
-    predicted = predict(sess, predictions, images_placeholder, images)
-    return float(np.mean(predicted == labels)), predicted
+        feed_dict = {images_placeholder: images[start:start + batch_size],
+                     labels_placeholder: labels[start:start + batch_size]}
+        batch_accuracy, batch_predicted = sess.run([accuracy, predictions],
+                                                   feed_dict=feed_dict)
+        right_answers += round(float(batch_accuracy) * len(batch_predicted))
+        predicted.append(batch_predicted)
+    if not predicted:
+        return float('nan'), np.zeros(0, np.int64)
+    return right_answers / len(images), np.concatenate(predicted)

@@ -356,6 +356,47 @@ def test_resumed_run_equals_the_uninterrupted_one(resumed_run, uninterrupted_run
                                       whole_reader.get_tensor(name), err_msg=name)
 
 
+def test_cnn_resumed_mid_epoch_equals_the_uninterrupted_run(run, cifar_dir, tmp_path,
+                                                            monkeypatch):
+    """Ctrl-C in the middle of epoch 1, then --resume: the run ends like one run in one go.
+
+    The same shuffles, the same dropout masks: the same Test Accuracy line and
+    the very same weights after the last step.
+    """
+    args = ['--data_dir', cifar_dir, '--seed', '6', '--epochs', '2', '--batch_size', '50']
+    whole_dir, parted_dir = str(tmp_path / 'whole'), str(tmp_path / 'parted')
+    code, whole, err = run(run_cnn_model, '--train_dir', whole_dir, *args)
+    assert code == 0, err
+
+    real_check_finite = train_helpers.check_finite
+
+    def ctrl_c_after_15_steps(loss_value, step, *more):
+        if step == 14:  # 10 steps an epoch: the middle of the second epoch
+            raise KeyboardInterrupt
+        return real_check_finite(loss_value, step, *more)
+    monkeypatch.setattr(train_helpers, 'check_finite', ctrl_c_after_15_steps)
+    code, _, err = run(run_cnn_model, '--train_dir', parted_dir, *args)
+    assert code == 130, err
+    assert 'Training interrupted at step 15' in err
+    monkeypatch.undo()
+    code, resumed, err = run(run_cnn_model, '--train_dir', parted_dir, '--data_dir', cifar_dir,
+                             '--resume')
+    assert code == 0, err
+
+    def test_line(out):
+        return [line for line in out.splitlines() if line.startswith('Test Accuracy:')]
+
+    assert len(test_line(whole)) == 1 and test_line(resumed) == test_line(whole)
+    (whole_folder,) = run_folders(whole_dir)
+    (parted_folder,) = run_folders(parted_dir)
+    assert checkpoint_steps(parted_folder) == [10, 15, 20]
+    whole_reader = tf.train.load_checkpoint(os.path.join(whole_folder, 'model.ckpt-20'))
+    parted_reader = tf.train.load_checkpoint(os.path.join(parted_folder, 'model.ckpt-20'))
+    for name in ('conv1/filters', 'conv2/filters', 'fc/weights', 'fc/biases', 'global_step'):
+        np.testing.assert_array_equal(parted_reader.get_tensor(name),
+                                      whole_reader.get_tensor(name), err_msg=name)
+
+
 def test_resume_with_conflicting_flag(resumed_run, cifar_dir, run):
     """--resume --hidden1 20 on a hidden1=120 run: a clear error, the run untouched."""
     train_dir, _, _ = resumed_run
@@ -377,13 +418,13 @@ def short_fc_run(run, cifar_dir, train_dir):
 def test_interrupted_run_resumes_to_its_own_max_steps(run, cifar_dir, tmp_path, monkeypatch):
     """Ctrl-C at step 120 (exit 130), then plain --resume: training ends at the run's 200."""
     train_dir = str(tmp_path / 'logs')
-    real_step = train_helpers.Trainer.train_step
+    real_check_finite = train_helpers.check_finite
 
-    def interrupted_step(trainer, feed_dict):
-        if trainer.step == 120:
+    def ctrl_c_after_120_steps(loss_value, step, *args):
+        if step == 119:  # the 120th training step has just run
             raise KeyboardInterrupt
-        return real_step(trainer, feed_dict)
-    monkeypatch.setattr(train_helpers.Trainer, 'train_step', interrupted_step)
+        return real_check_finite(loss_value, step, *args)
+    monkeypatch.setattr(train_helpers, 'check_finite', ctrl_c_after_120_steps)
     code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
                        '--seed', '4', '--max_steps', '200', '--batch_size', '50')
     assert code == 130, err
@@ -392,7 +433,7 @@ def test_interrupted_run_resumes_to_its_own_max_steps(run, cifar_dir, tmp_path, 
     assert checkpoint_steps(folder) == [120]
     assert not os.path.exists(os.path.join(folder, train_helpers.LOCK_FILE))
 
-    monkeypatch.setattr(train_helpers.Trainer, 'train_step', real_step)
+    monkeypatch.undo()
     code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
                          '--resume')
     assert code == 0, err

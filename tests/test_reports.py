@@ -191,15 +191,17 @@ def test_softmax_same_seed_same_lines(run, cifar_dir):
 
 @pytest.fixture
 def evaluated(monkeypatch):
-    """Records the image arrays that train_helpers.predict evaluates, in order."""
+    """Records the image arrays that train_helpers.do_eval evaluates, in order."""
     calls = []
-    real_predict = train_helpers.predict
+    real_do_eval = train_helpers.do_eval
 
-    def recording_predict(sess, predictions, images_placeholder, images, *args, **kwargs):
+    def recording_do_eval(sess, accuracy, predictions, images_placeholder,
+                          labels_placeholder, images, *args, **kwargs):
         calls.append(np.array(images, copy=True))
-        return real_predict(sess, predictions, images_placeholder, images, *args, **kwargs)
+        return real_do_eval(sess, accuracy, predictions, images_placeholder,
+                            labels_placeholder, images, *args, **kwargs)
 
-    monkeypatch.setattr(train_helpers, 'predict', recording_predict)
+    monkeypatch.setattr(train_helpers, 'do_eval', recording_do_eval)
     return calls
 
 

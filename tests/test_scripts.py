@@ -266,15 +266,14 @@ def test_restore_detects_the_cnn_and_repeats_its_test_accuracy(run, cnn_run, cif
 
 @pytest.fixture
 def cnn_graph():
-    """A CNN graph with initialised variables: (session, images, rate, logits, step, images)."""
+    """A CNN graph with initialised variables: (session, images, rate, logits, seeds, images)."""
     with tf.Graph().as_default():
-        images, _, rate = run_cnn_model.placeholder_inputs()
-        logits = cnn_model.inference(images, rate, seed=5)
-        global_step = tf.train.get_global_step()
+        images, _, rate, seeds = run_cnn_model.placeholder_inputs()
+        logits = cnn_model.inference(images, rate, seeds)
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
             batch = np.random.default_rng(0).normal(0, 50, (5, 32, 32, 3)).astype(np.float32)
-            yield sess, images, rate, logits, global_step, batch
+            yield sess, images, rate, logits, seeds, batch
 
 
 def test_cnn_logits_and_features(cnn_graph):
@@ -292,22 +291,55 @@ def test_cnn_logits_and_features(cnn_graph):
 
 
 def test_cnn_dropout_only_in_training(cnn_graph):
-    """Rate left at 0: identical logits; rate 0.3 fed: other logits, new masks each step."""
-    sess, images, rate, logits, global_step, batch = cnn_graph
+    """Rate left at 0: identical logits; rate 0.3 fed: other logits, new masks each step.
+
+    The seeds the runner feeds at steps 0 and 1 (seed 5) give two different
+    masks; the same step's seeds again (as after --resume) give the same ones.
+    """
+    sess, images, rate, logits, seeds, batch = cnn_graph
     evaluation = sess.run(logits, {images: batch})
     np.testing.assert_array_equal(evaluation, sess.run(logits, {images: batch}))
     np.testing.assert_array_equal(evaluation, sess.run(logits, {images: batch, rate: 0.0}))
 
-    training = sess.run(logits, {images: batch, rate: 0.3})
+    step_0, step_1 = [[5, 0], [5, 1]], [[5, 2], [5, 3]]
+    training = sess.run(logits, {images: batch, rate: 0.3, seeds: step_0})
     assert not np.allclose(training, evaluation)
-    sess.run(global_step.assign(1))
-    next_step = sess.run(logits, {images: batch, rate: 0.3})
+    next_step = sess.run(logits, {images: batch, rate: 0.3, seeds: step_1})
     assert not np.allclose(next_step, training)
+    np.testing.assert_array_equal(training,
+                                  sess.run(logits, {images: batch, rate: 0.3, seeds: step_0}))
     np.testing.assert_array_equal(evaluation, sess.run(logits, {images: batch}))
 
 
+def test_cnn_graph_boxes_hold_only_the_network(cnn_graph):
+    """Graphs tab: conv1/conv2 hold the layers alone, nothing that depends on the step count.
+
+    The dropout seeds arrive as a fed tensor; inside each box there are the
+    filters, the convolution, ReLU, pooling and the dropout, and no op of seed
+    arithmetic beside them.
+    """
+    sess, _, _, logits, _, _ = cnn_graph
+    cost = cnn_model.loss(logits, tf.placeholder(tf.int64, [None]))
+    cnn_model.training(cost, 0.001)
+    step_op = tf.train.get_global_step().op
+    boxes = [op for op in tf.get_default_graph().get_operations()
+             if op.name.split('/')[0] in ('conv1', 'conv2')]
+    assert boxes
+    for op in boxes:
+        seen, pending = set(), list(op.inputs)
+        while pending:
+            tensor = pending.pop()
+            if tensor.op.name in seen:
+                continue
+            seen.add(tensor.op.name)
+            assert tensor.op is not step_op, f'{op.name} depends on the global step'
+            pending.extend(tensor.op.inputs)
+    parts = {op.name.split('/')[1] for op in boxes}
+    assert parts == {'filters', 'Conv2D', 'Relu', 'MaxPool2d', 'stateless_dropout'}
+
+
 def test_batchwise_evaluation_equals_whole_set_accuracy():
-    """predict / do_eval in batches of 7 and 1,000 give the whole-set predictions and accuracy."""
+    """do_eval in batches of 7 and 1,000 gives the whole-set predictions and accuracy."""
     rng = np.random.default_rng(1)
     images = rng.normal(0, 60, (53, data_helpers.IMAGE_PIXELS)).astype(np.float32)
     with tf.Graph().as_default():
@@ -325,12 +357,10 @@ def test_batchwise_evaluation_equals_whole_set_accuracy():
             expected = sess.run(accuracy, {images_placeholder: images,
                                            labels_placeholder: labels})
             for batch_size in (7, 1000):
-                predicted = train_helpers.predict(sess, predictions, images_placeholder,
-                                                  images, batch_size=batch_size)
+                batch_accuracy, predicted = train_helpers.do_eval(
+                    sess, accuracy, predictions, images_placeholder, labels_placeholder,
+                    images, labels, batch_size=batch_size)
                 np.testing.assert_array_equal(predicted, whole)
-            batch_accuracy, predicted = train_helpers.do_eval(
-                sess, predictions, images_placeholder, images, labels)
-    np.testing.assert_array_equal(predicted, whole)
+                assert batch_accuracy == pytest.approx(float(expected), abs=1e-6)
+                assert batch_accuracy == np.mean(whole == labels)
     assert 0.5 <= expected < 1
-    assert batch_accuracy == pytest.approx(float(expected), abs=1e-6)
-    assert batch_accuracy == np.mean(whole == labels)
