@@ -176,11 +176,11 @@ def main(argv):
                     data = data_helpers.reshape_data(data)
                 test_accuracy, predicted = train_helpers.do_eval(
                     sess, accuracy, tf.argmax(logits, 1), images_placeholder,
-                    labels_placeholder, data['images_test'], data['labels_test'])
+                    labels_placeholder, (data['images_test'], data['labels_test']))
                 print(f'Test accuracy {test_accuracy:g}')
                 report_helpers.report_test_set(data, predicted)
 
-    train_helpers.print_total_time(start_time)
+    print(f'Total time: {time.time() - start_time:5.2f}s')
 
 
 if __name__ == '__main__':

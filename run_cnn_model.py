@@ -63,17 +63,13 @@ def placeholder_inputs():
             dropout_seeds_placeholder)
 
 
-def fill_feed_dict(images, labels, placeholders, step):
-    """Maps the placeholders to a minibatch, the dropout rate and this step's seeds.
+def dropout_seeds(step):
+    """The seeds of the two dropout masks at a training step.
 
-    The two dropout layers' masks come from the seeds (seed, 2 x step) and
-    (seed, 2 x step + 1): new masks at every step, and the same ones when a
-    resumed run reaches that step again.
+    (seed, 2 x step) and (seed, 2 x step + 1): new masks at every step, and the
+    same masks when a resumed run reaches that step again.
     """
-    images_placeholder, labels_placeholder, rate_placeholder, seeds_placeholder = placeholders
-    return {images_placeholder: images, labels_placeholder: labels,
-            rate_placeholder: FLAGS.dropout_rate,
-            seeds_placeholder: [[FLAGS.seed, 2 * step], [FLAGS.seed, 2 * step + 1]]}
+    return [[FLAGS.seed, 2 * step], [FLAGS.seed, 2 * step + 1]]
 
 
 def run_training(data, run_dir, resume_from=None):
@@ -97,10 +93,11 @@ def run_training(data, run_dir, resume_from=None):
                       data.get('labels_validation', data['labels_test']))
 
     # Create the placeholders
-    placeholders = placeholder_inputs()
-    images_placeholder, labels_placeholder, dropout_rate, dropout_seeds = placeholders
+    (images_placeholder, labels_placeholder, dropout_rate_placeholder,
+     dropout_seeds_placeholder) = placeholder_inputs()
     # Forward propagation: build the network up to the logits
-    logits = cnn_model.inference(images_placeholder, dropout_rate, dropout_seeds)
+    logits = cnn_model.inference(images_placeholder, dropout_rate_placeholder,
+                                 dropout_seeds_placeholder)
     # Cost function
     cost = cnn_model.loss(logits, labels_placeholder)
     # Backpropagation: the Adam optimizer, counting the steps in global_step
@@ -112,14 +109,15 @@ def run_training(data, run_dir, resume_from=None):
     # All summaries for TensorBoard in one op
     summary = tf.summary.merge_all()
 
-    # Initialize all the variables; keep every checkpoint, by relative path
+    # Initialize all the variables
     init = tf.global_variables_initializer()
+    # A saver that keeps every checkpoint, recorded by relative path
     saver = tf.train.Saver(max_to_keep=None, save_relative_paths=True)
     checkpoint_file = os.path.join(run_dir, 'model.ckpt')
     resume_command = train_helpers.resume_command('run_cnn_model.py', FLAGS)
 
     # Start the session to compute the TensorFlow graph (one inter-op thread:
-    # the ops form a chain, and each op still uses every core)
+    # the ops form a chain; each op still uses every core)
     with tf.Session(config=tf.ConfigProto(inter_op_parallelism_threads=1)) as sess:
         # Run the initialization (with --resume: restore the checkpoint)
         if resume_from:
@@ -128,26 +126,26 @@ def run_training(data, run_dir, resume_from=None):
         else:
             sess.run(init)
         summary_writer = tf.summary.FileWriter(run_dir, sess.graph)
-
-        # A resumed run starts mid-epoch, where the interrupted one stopped
-        step = first_step = int(sess.run(global_step))
-        num_batches = data_helpers.batches_per_epoch(len(train_set[1]), FLAGS.batch_size)
-        first_epoch, first_batch = divmod(first_step, num_batches)
-        train_seconds = 0.0
         try:
+            # A resumed run starts mid-epoch, where the interrupted one stopped
+            step = first_step = int(sess.run(global_step))
+            num_batches = data_helpers.batches_per_epoch(len(train_set[1]), FLAGS.batch_size)
+            first_epoch, first_batch = divmod(first_step, num_batches)
+            train_seconds = 0.0
+
             # Do the training loop
             for epoch in range(first_epoch, FLAGS.epochs):
                 epoch_start = time.time()
                 start_batch = first_batch if epoch == first_epoch else 0
-                num_minibatches = num_batches - start_batch
                 minibatch_cost = 0.0
+                num_minibatches = num_batches - start_batch
                 # A fresh shuffle of the training set, cut into minibatches
                 # (the next one is gathered while the current one trains)
                 minibatches = data_helpers.prefetch(data_helpers.gen_epoch(
                     train_set, FLAGS.batch_size, seed=FLAGS.seed, epoch=epoch,
                     start_batch=start_batch))
-                progress = data_helpers.ProgressBar(num_minibatches,
-                                                    f'Epoch {epoch + 1}/{FLAGS.epochs}')
+                progress_bar = data_helpers.ProgressBar(num_minibatches,
+                                                        f'Epoch {epoch + 1}/{FLAGS.epochs}')
 
                 for done, (minibatch_images, minibatch_labels) in enumerate(minibatches, 1):
                     # Every 100 steps, the summaries of the minibatch as the
@@ -158,16 +156,18 @@ def run_training(data, run_dir, resume_from=None):
                             labels_placeholder: minibatch_labels})
                         summary_writer.add_summary(summary_str, step)
 
-                    # Run the session to execute the optimizer and the cost; a
-                    # NaN or infinite cost stops the run at once
-                    feed_dict = fill_feed_dict(minibatch_images, minibatch_labels,
-                                               placeholders, step)
+                    # Run the session to execute the optimizer and the cost,
+                    # with dropout on; a NaN or infinite cost stops the run
+                    feed_dict = {images_placeholder: minibatch_images,
+                                 labels_placeholder: minibatch_labels,
+                                 dropout_rate_placeholder: FLAGS.dropout_rate,
+                                 dropout_seeds_placeholder: dropout_seeds(step)}
                     _, temp_cost = sess.run([train_op, cost], feed_dict=feed_dict)
                     train_helpers.check_finite(temp_cost, step, run_dir)
                     minibatch_cost += float(temp_cost) / num_minibatches  # the epoch's mean
                     step += 1
-                    progress.update(done, f'cost {temp_cost:.3f}')
-                progress.close()
+                    progress_bar.update(done, f'cost {temp_cost:.3f}')
+                progress_bar.close()
                 train_seconds += time.time() - epoch_start
 
                 # The epoch's cost for TensorBoard, and a checkpoint
@@ -180,10 +180,10 @@ def run_training(data, run_dir, resume_from=None):
                 if epoch % PRINT_EVERY == 0:
                     train_accuracy, _ = train_helpers.do_eval(
                         sess, accuracy, predictions, images_placeholder, labels_placeholder,
-                        *train_set)
+                        train_set)
                     validation_accuracy, _ = train_helpers.do_eval(
                         sess, accuracy, predictions, images_placeholder, labels_placeholder,
-                        *validation_set)
+                        validation_set)
                     summary_writer.add_summary(train_helpers.scalar_summary(
                         epoch_train_accuracy=train_accuracy,
                         validation_accuracy=validation_accuracy), epoch)
@@ -193,14 +193,14 @@ def run_training(data, run_dir, resume_from=None):
             # Calculate the accuracy on the training set and, once, the test
             # set, 1,000 images at a time
             train_accuracy, _ = train_helpers.do_eval(
-                sess, accuracy, predictions, images_placeholder, labels_placeholder,
-                *train_set)
+                sess, accuracy, predictions, images_placeholder, labels_placeholder, train_set)
             test_accuracy, predicted = train_helpers.do_eval(
                 sess, accuracy, predictions, images_placeholder, labels_placeholder,
-                data['images_test'], data['labels_test'])
+                (data['images_test'], data['labels_test']))
             print(f'Train Accuracy: {train_accuracy:g}')
             print(f'Test Accuracy: {test_accuracy:g}')
-            report_helpers.report_test_set(data, predicted, summary_writer, step)
+            report_helpers.report_test_set(data, predicted, summary_writer,
+                                           sess.run(global_step))
         except KeyboardInterrupt:
             # Ctrl-C: save a checkpoint, print the command that resumes, exit 130
             train_helpers.save_and_stop(saver, sess, checkpoint_file, resume_command)
@@ -229,7 +229,10 @@ def main(argv):
     run_dir = train_helpers.prepare_run_dir(FLAGS, MODEL, data, run_dir)
     with train_helpers.lock_run_dir(run_dir):
         train_seconds, steps = run_training(data, run_dir, resume_from)
-    train_helpers.print_total_time(start_time, train_seconds, steps)
+
+    total_time = time.time() - start_time
+    print(f'Total time: {total_time:5.2f}s')
+    train_helpers.write_timing(total_time, train_seconds, steps)  # for benchmarks/
 
 
 if __name__ == '__main__':

@@ -102,12 +102,13 @@ def main(argv):
         # seen, computed in batches of 1,000 images to keep memory low.
         test_accuracy, predicted = train_helpers.do_eval(
             sess, accuracy, predictions, images_placeholder, labels_placeholder,
-            data_sets['images_test'], data_sets['labels_test'])
+            (data_sets['images_test'], data_sets['labels_test']))
         print(f'Test accuracy {test_accuracy:g}')
         report_helpers.report_test_set(data_sets, predicted)
 
-    train_helpers.print_total_time(begin_time, train_seconds=train_seconds,
-                                   train_steps=FLAGS.max_steps)
+    end_time = time.time()
+    print(f'Total time: {end_time - begin_time:5.2f}s')
+    train_helpers.write_timing(end_time - begin_time, train_seconds, FLAGS.max_steps)
 
 
 if __name__ == '__main__':

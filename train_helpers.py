@@ -213,18 +213,17 @@ def choose_seed(seed):
     return seed
 
 
-def print_total_time(start_time, train_seconds=None, train_steps=None):
-    """Prints `Total time` and, for the benchmark, writes the timing file.
+def write_timing(total_seconds, train_seconds=None, train_steps=None):
+    """For `benchmarks/run_benchmark.py`: writes the run's timing, when it asks.
 
-    When the environment variable TUTORIAL_TIMING_JSON names a file, the
-    total and training times and the step count also go there, as JSON.
+    When the environment variable TUTORIAL_TIMING_JSON names a file, the total
+    and training times and the number of training steps go there, as JSON;
+    otherwise nothing happens.
     """
-    total = time.time() - start_time
-    print(f'Total time: {total:5.2f}s')
     path = os.environ.get('TUTORIAL_TIMING_JSON')
     if path:
         with open(path, 'w') as f:
-            json.dump({'total_seconds': total, 'train_seconds': train_seconds,
+            json.dump({'total_seconds': total_seconds, 'train_seconds': train_seconds,
                        'train_steps': train_steps}, f)
 
 
@@ -585,7 +584,7 @@ def save_errors_explained(run_dir, resume_command):
     """
     try:
         yield
-    except (OSError, tf.errors.OpError) as error:
+    except (OSError, ValueError, tf.errors.OpError) as error:  # ValueError: folder gone
         raise UserError(
             'Could not save a checkpoint in {} ({}). Earlier checkpoints there '
             'are intact. Free some disk space or fix the folder, then continue '
@@ -619,7 +618,7 @@ def scalar_summary(**values):
 # ---------------------------------------------------------------------------
 
 def do_eval(sess, accuracy, predictions, images_placeholder, labels_placeholder,
-            images, labels, batch_size=EVAL_BATCH_SIZE):
+            data_set, batch_size=EVAL_BATCH_SIZE):
     """Runs the model's accuracy op over a whole set, one batch at a time.
 
     Feeding a whole set at once makes TensorFlow hold every activation of every
@@ -632,13 +631,14 @@ def do_eval(sess, accuracy, predictions, images_placeholder, labels_placeholder,
         accuracy: the model's `evaluation()` op.
         predictions: the predicted class of each image in a batch.
         images_placeholder, labels_placeholder: where a batch is fed.
-        images, labels: the set, any length.
+        data_set: (images, labels) of any length.
         batch_size: images per `sess.run`.
 
     Returns:
         (accuracy, predicted): the fraction of right answers over the set, and
         every image's predicted class (for the confusion matrix).
     """
+    images, labels = data_set
     right_answers, predicted = 0, []
     for start in range(0, len(images), batch_size):
         feed_dict = {images_placeholder: images[start:start + batch_size],

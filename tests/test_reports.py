@@ -196,10 +196,10 @@ def evaluated(monkeypatch):
     real_do_eval = train_helpers.do_eval
 
     def recording_do_eval(sess, accuracy, predictions, images_placeholder,
-                          labels_placeholder, images, *args, **kwargs):
-        calls.append(np.array(images, copy=True))
+                          labels_placeholder, data_set, *args, **kwargs):
+        calls.append(np.array(data_set[0], copy=True))
         return real_do_eval(sess, accuracy, predictions, images_placeholder,
-                            labels_placeholder, images, *args, **kwargs)
+                            labels_placeholder, data_set, *args, **kwargs)
 
     monkeypatch.setattr(train_helpers, 'do_eval', recording_do_eval)
     return calls

@@ -359,7 +359,7 @@ def test_batchwise_evaluation_equals_whole_set_accuracy():
             for batch_size in (7, 1000):
                 batch_accuracy, predicted = train_helpers.do_eval(
                     sess, accuracy, predictions, images_placeholder, labels_placeholder,
-                    images, labels, batch_size=batch_size)
+                    (images, labels), batch_size=batch_size)
                 np.testing.assert_array_equal(predicted, whole)
                 assert batch_accuracy == pytest.approx(float(expected), abs=1e-6)
                 assert batch_accuracy == np.mean(whole == labels)
