@@ -126,6 +126,12 @@ def run_training(data, run_dir, resume_from=None):
         else:
             sess.run(init)
         summary_writer = tf.summary.FileWriter(run_dir, sess.graph)
+        summary_writer.add_summary(train_helpers.hparams_summary(FLAGS, MODEL, run_dir))
+        # The accuracy on each data set goes to a sub-folder of its own under
+        # one tag, so TensorBoard draws them in one chart
+        train_writer = tf.summary.FileWriter(os.path.join(run_dir, 'train'))
+        validation_writer = tf.summary.FileWriter(os.path.join(run_dir, 'validation'))
+        test_writer = tf.summary.FileWriter(os.path.join(run_dir, 'test'))
         try:
             # A resumed run starts mid-epoch, where the interrupted one stopped
             step = first_step = int(sess.run(global_step))
@@ -170,9 +176,10 @@ def run_training(data, run_dir, resume_from=None):
                 progress_bar.close()
                 train_seconds += time.time() - epoch_start
 
-                # The epoch's cost for TensorBoard, and a checkpoint
+                # The epoch's cost for TensorBoard (like every summary, at the
+                # global step), and a checkpoint
                 summary_writer.add_summary(train_helpers.scalar_summary(cost=minibatch_cost),
-                                           epoch)
+                                           step)
                 with train_helpers.save_errors_explained(run_dir, resume_command):
                     saver.save(sess, checkpoint_file, global_step=global_step)
 
@@ -184,9 +191,10 @@ def run_training(data, run_dir, resume_from=None):
                     validation_accuracy, _ = train_helpers.do_eval(
                         sess, accuracy, predictions, images_placeholder, labels_placeholder,
                         validation_set)
-                    summary_writer.add_summary(train_helpers.scalar_summary(
-                        epoch_train_accuracy=train_accuracy,
-                        validation_accuracy=validation_accuracy), epoch)
+                    train_writer.add_summary(
+                        train_helpers.scalar_summary(accuracy=train_accuracy), step)
+                    validation_writer.add_summary(
+                        train_helpers.scalar_summary(accuracy=validation_accuracy), step)
                     print(f'Cost after epoch {epoch}: {minibatch_cost:f}, train accuracy: '
                           f'{train_accuracy:f}, validation accuracy: {validation_accuracy:f}')
 
@@ -199,13 +207,15 @@ def run_training(data, run_dir, resume_from=None):
                 (data['images_test'], data['labels_test']))
             print(f'Train Accuracy: {train_accuracy:g}')
             print(f'Test Accuracy: {test_accuracy:g}')
-            report_helpers.report_test_set(data, predicted, summary_writer,
-                                           sess.run(global_step))
+            train_writer.add_summary(train_helpers.scalar_summary(accuracy=train_accuracy), step)
+            test_writer.add_summary(train_helpers.scalar_summary(accuracy=test_accuracy), step)
+            report_helpers.report_test_set(data, predicted, summary_writer, step)
         except KeyboardInterrupt:
             # Ctrl-C: save a checkpoint, print the command that resumes, exit 130
             train_helpers.save_and_stop(saver, sess, checkpoint_file, resume_command)
         finally:
-            summary_writer.close()
+            for writer in (summary_writer, train_writer, validation_writer, test_writer):
+                writer.close()
     return train_seconds, step - first_step
 
 

@@ -122,6 +122,12 @@ def run_training(data, run_dir, resume_from=None):
         else:
             sess.run(tf.global_variables_initializer())
         summary_writer = tf.summary.FileWriter(run_dir, sess.graph)
+        summary_writer.add_summary(train_helpers.hparams_summary(FLAGS, MODEL, run_dir))
+        # The accuracy on each data set goes to a sub-folder of its own under
+        # one tag, so TensorBoard draws them in one chart
+        train_writer = tf.summary.FileWriter(os.path.join(run_dir, 'train'))
+        validation_writer = tf.summary.FileWriter(os.path.join(run_dir, 'validation'))
+        test_writer = tf.summary.FileWriter(os.path.join(run_dir, 'test'))
         try:
             # Generate input data batches, from the step the run is at (0
             # unless resumed); the next batch is gathered while one trains
@@ -143,14 +149,16 @@ def run_training(data, run_dir, resume_from=None):
                     train_accuracy, summary_str = sess.run([accuracy, summary],
                                                            feed_dict=feed_dict)
                     summary_writer.add_summary(summary_str, step)
+                    train_writer.add_summary(
+                        train_helpers.scalar_summary(accuracy=train_accuracy), step)
                     if not FLAGS.validation_size:
                         print(f'Step {step:d}, training accuracy {train_accuracy:g}')
                     else:  # and the accuracy on held-out images, never trained on
                         validation_accuracy, _ = train_helpers.do_eval(
                             sess, accuracy, predictions, images_placeholder,
                             labels_placeholder, validation_set)
-                        summary_writer.add_summary(train_helpers.scalar_summary(
-                            validation_accuracy=validation_accuracy), step)
+                        validation_writer.add_summary(
+                            train_helpers.scalar_summary(accuracy=validation_accuracy), step)
                         print(f'Step {step:d}, training accuracy {train_accuracy:g}, '
                               f'validation accuracy {validation_accuracy:g}')
 
@@ -171,13 +179,16 @@ def run_training(data, run_dir, resume_from=None):
                 sess, accuracy, predictions, images_placeholder, labels_placeholder,
                 (data['images_test'], data['labels_test']))
             print(f'Test accuracy {test_accuracy:g}')
+            test_writer.add_summary(train_helpers.scalar_summary(accuracy=test_accuracy),
+                                    sess.run(global_step))
             report_helpers.report_test_set(data, predicted, summary_writer,
                                            sess.run(global_step))
         except KeyboardInterrupt:
             # Ctrl-C: save a checkpoint, print the command that resumes, exit 130
             train_helpers.save_and_stop(saver, sess, checkpoint_file, resume_command)
         finally:
-            summary_writer.close()
+            for writer in (summary_writer, train_writer, validation_writer, test_writer):
+                writer.close()
     return train_seconds, max(0, FLAGS.max_steps - first_step)
 
 

@@ -56,6 +56,8 @@ def _import_tensorflow_quietly():
 tf = _import_tensorflow_quietly()
 tf.get_logger().setLevel('ERROR')  # deprecation notes about tf.compat.v1 itself
 
+from tensorboard.plugins.hparams import summary_v2 as hparams_plugin  # noqa: E402
+
 PARAMS_FILE = 'params.json'
 MEAN_IMAGE_FILE = 'mean_image.npy'
 EVAL_BATCH_SIZE = 1000
@@ -65,6 +67,9 @@ EVAL_BATCH_SIZE = 1000
 NOT_RESTORED_FLAGS = ('train_dir', 'resume')
 CHANGEABLE_FLAGS = ('max_steps', 'epochs', 'data_dir')
 LOCK_FILE = '.training'
+# Flags that say where things are, not what the run is: left out of the run
+# folder's name and of the hyper-parameters shown in TensorBoard.
+NOT_HYPERPARAMETERS = ('train_dir', 'data_dir', 'resume')
 MODEL_NAMES = {'fc': 'the two-layer network', 'cnn': 'the convolutional network'}
 
 
@@ -286,7 +291,7 @@ def prepare_run_dir(flag_values, model, data, run_dir=None):
                   train_images=len(data['labels_train']),
                   data_dir=os.path.abspath(flag_values.data_dir or DEFAULT_DATA_DIR))
     if run_dir is None:
-        run_dir = make_run_dir(flag_values.train_dir)
+        run_dir = make_run_dir(flag_values.train_dir, run_name(flag_values, model))
         np.save(os.path.join(run_dir, MEAN_IMAGE_FILE), data['mean_image'])
     else:
         trained_on = load_run_params(run_dir).get('train_images', params['train_images'])
@@ -300,21 +305,38 @@ def prepare_run_dir(flag_values, model, data, run_dir=None):
     return run_dir
 
 
-def make_run_dir(train_dir):
-    """Creates a new, unique `train_dir/YYYYmmdd-HHMMSS` folder for this run.
+def run_name(flag_values, model):
+    """What a run folder's name says after the date and time.
 
-    Two runs started in the same second get `...-HHMMSS-2` and so on: the
+    The model, then each flag given on the command line with a value other
+    than its default, sorted: `fc_hidden1=40_learning_rate=0.0003`. Where the
+    data and the logs are is left out.
+    """
+    parts = [model]
+    for name, value in sorted(own_flags(flag_values).items()):
+        flag = flag_values[name]
+        if name in NOT_HYPERPARAMETERS or not flag.present or value == flag.default:
+            continue
+        parts.append(f'{name}={value:g}' if isinstance(value, float) else f'{name}={value}')
+    return '_'.join(parts)
+
+
+def make_run_dir(train_dir, name=''):
+    """Creates a new, unique `train_dir/YYYYmmdd-HHMMSS_name` folder for this run.
+
+    Two runs started in the same second get `...-HHMMSS-2_name` and so on: the
     folder is created atomically, so no two runs ever share one.
     """
-    base = os.path.join(train_dir, time.strftime('%Y%m%d-%H%M%S'))
-    run_dir, number = base, 1
+    stamp = os.path.join(train_dir, time.strftime('%Y%m%d-%H%M%S'))
+    suffix = f'_{name}' if name else ''
+    run_dir, number = stamp + suffix, 1
     while True:
         try:
             os.makedirs(run_dir)
             return run_dir
         except FileExistsError:
             number += 1
-            run_dir = f'{base}-{number}'
+            run_dir = f'{stamp}-{number}{suffix}'
         except OSError as error:
             raise UserError(f'Cannot create a run folder in {train_dir}: '
                             f'{error.strerror or error}.') from None
@@ -611,6 +633,21 @@ def scalar_summary(**values):
     """A summary of Python numbers for `FileWriter.add_summary`, one tag a keyword."""
     return tf.Summary(value=[tf.Summary.Value(tag=tag, simple_value=value)
                              for tag, value in values.items()])
+
+
+def hparams_summary(flag_values, model, run_dir):
+    """The run's hyper-parameters, for TensorBoard's HParams tab.
+
+    The model and every flag but the folders, as TensorBoard's hparams plugin
+    records them, under the run folder's name. Its table then lines up the runs
+    of a train_dir with their final scalars (the `accuracy` of train/,
+    validation/ and test/, the loss) as metrics.
+    """
+    hparams = {name: value for name, value in own_flags(flag_values).items()
+               if name not in NOT_HYPERPARAMETERS and value is not None}
+    hparams['model'] = model
+    summary = hparams_plugin.hparams_pb(hparams, trial_id=os.path.basename(run_dir))
+    return tf.Summary.FromString(summary.SerializeToString())
 
 
 # ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 from script_runs import run_captured
+from tensorboard.plugins.hparams import plugin_data_pb2
 
 import cnn_model
 import data_helpers
@@ -25,11 +26,11 @@ import run_fc_model
 import softmax
 import two_layer_fc
 
-RUN_FOLDER = re.compile(r'\d{8}-\d{6}(-\d+)?$')
+RUN_FOLDER = re.compile(r'\d{8}-\d{6}(-\d+)?_(fc|cnn)(_[a-z0-9_]+=[^_/]+)*$')
 
 
 def run_folder(train_dir):
-    """The single run folder `train_dir/YYYYmmdd-HHMMSS/` of a run."""
+    """The single run folder `train_dir/YYYYmmdd-HHMMSS_model_flags/` of a run."""
     folders = [name for name in os.listdir(train_dir)
                if os.path.isdir(os.path.join(train_dir, name))]
     assert len(folders) == 1, folders
@@ -55,6 +56,23 @@ def read_events(folder):
             for value in event.summary.value:
                 values.append((event.step, value.tag, value))
     return values
+
+
+def scalars(folder, tag):
+    """[(step, value)] of one scalar tag in a folder's event files, by step."""
+    return sorted((step, value.simple_value) for step, found, value in read_events(folder)
+                  if found == tag and value.WhichOneof('value') == 'simple_value')
+
+
+def hparams_of(folder):
+    """The hyper-parameters a run recorded for TensorBoard's HParams tab, as a dict."""
+    found = [value for _, tag, value in read_events(folder)
+             if value.metadata.plugin_data.plugin_name == 'hparams']
+    assert [value.tag for value in found] == ['_hparams_/session_start_info']
+    data = plugin_data_pb2.HParamsPluginData.FromString(found[0].metadata.plugin_data.content)
+    assert data.session_start_info.group_name == os.path.basename(folder)  # the "Trial ID"
+    return {name: getattr(value, value.WhichOneof('kind'))
+            for name, value in data.session_start_info.hparams.items()}
 
 
 def line_value(out, prefix):
@@ -170,6 +188,33 @@ def test_fc_summaries_every_100_steps(fc_run):
     assert all(np.isfinite(losses)) and losses[-1] < losses[0]
 
 
+def test_fc_run_folder_says_what_the_run_was(fc_run):
+    """The folder name: date and time, the model, then the flags given that are not defaults."""
+    train_dir, _ = fc_run
+    name = os.path.basename(run_folder(train_dir))
+    assert re.fullmatch(r'\d{8}-\d{6}_fc_batch_size=50_learning_rate=1e-05_max_steps=1100'
+                        r'_seed=1', name), name
+
+
+def test_fc_hparams_and_accuracy_for_tensorboard(fc_run):
+    """HParams: the model and its flags; train/ and test/ hold the printed accuracies."""
+    train_dir, out = fc_run
+    folder = run_folder(train_dir)
+    assert hparams_of(folder) == {
+        'model': 'fc', 'batch_size': 50, 'hidden1': 120, 'learning_rate': 1e-05,
+        'max_steps': 1100, 'reg_constant': 0.1, 'seed': 1, 'validation_size': 0}
+    printed = [(int(step), float(accuracy)) for step, accuracy in
+               re.findall(r'^Step (\d+), training accuracy (\S+)$', out, re.MULTILINE)]
+    train = scalars(os.path.join(folder, 'train'), 'accuracy')
+    assert [step for step, _ in train] == [step for step, _ in printed]
+    for (_, logged), (_, shown) in zip(train, printed, strict=True):
+        assert f'{logged:g}' == f'{shown:g}'
+    (test,) = scalars(os.path.join(folder, 'test'), 'accuracy')
+    assert test[0] == 1100
+    assert test[1] == pytest.approx(float(line_value(out, 'Test accuracy ')), abs=1e-6)
+    assert scalars(os.path.join(folder, 'validation'), 'accuracy') == []  # no held-out set
+
+
 def test_restore_fc_prints_the_same_test_accuracy(run, fc_run, cifar_dir):
     """restore_model restores the newest checkpoint (step 1100) and repeats the figure."""
     train_dir, train_out = fc_run
@@ -237,17 +282,44 @@ def test_cnn_prints_the_published_lines(cnn_run):
 
 
 def test_cnn_checkpoint_per_epoch_and_summaries(cnn_run):
-    """model.ckpt-10 and -20 (one per epoch); events with cost, loss, accuracy, logits."""
+    """model.ckpt-10 and -20 (one per epoch); events with cost, loss, accuracy, logits.
+
+    Everything is logged at the global step: the cost of an epoch at the step
+    that ends it, like the loss of its batches.
+    """
     train_dir, _ = cnn_run
     folder = run_folder(train_dir)
     assert checkpoint_steps(folder) == [10, 20]
     values = read_events(folder)
-    costs = sorted((step, value.simple_value) for step, tag, value in values if tag == 'cost')
-    assert [step for step, _ in costs] == [0, 1]
+    costs = scalars(folder, 'cost')
+    assert [step for step, _ in costs] == [10, 20]
     assert all(cost > 0 for _, cost in costs)
     tags = {(tag.rsplit('/', 1)[-1], value.WhichOneof('value')) for _, tag, value in values}
     assert {('loss', 'simple_value'), ('train_accuracy', 'simple_value'),
             ('logits', 'histo')} <= tags
+
+
+def test_cnn_accuracy_charts_share_the_step_axis(cnn_run):
+    """train/ and validation/ 'accuracy' at the printed epoch's last step; test/ at the end."""
+    train_dir, out = cnn_run
+    folder = run_folder(train_dir)
+    assert re.fullmatch(r'\d{8}-\d{6}_cnn_batch_size=50_epochs=2_seed=1',
+                        os.path.basename(folder))
+    assert hparams_of(folder) == {
+        'model': 'cnn', 'batch_size': 50, 'dropout_rate': 0.3, 'epochs': 2,
+        'learning_rate': 0.001, 'seed': 1, 'validation_size': 0}
+    numbers = re.search(r'^Cost after epoch 0: \S+, train accuracy: (\S+), '
+                        r'validation accuracy: (\S+)$', out, re.MULTILINE).groups()
+    train = scalars(os.path.join(folder, 'train'), 'accuracy')
+    (validation,) = scalars(os.path.join(folder, 'validation'), 'accuracy')
+    (test,) = scalars(os.path.join(folder, 'test'), 'accuracy')
+    assert [step for step, _ in train] == [10, 20]
+    assert validation[0] == 10 and test[0] == 20
+    assert train[0][1] == pytest.approx(float(numbers[0]), abs=1e-6)
+    assert validation[1] == pytest.approx(float(numbers[1]), abs=1e-6)
+    assert train[1][1] == pytest.approx(float(line_value(out, 'Train Accuracy: ')), abs=1e-6)
+    assert test[1] == pytest.approx(float(line_value(out, 'Test Accuracy: ')), abs=1e-6)
+    assert all(not tag.startswith(('epoch_', 'validation_')) for _, tag, _ in read_events(folder))
 
 
 def test_restore_detects_the_cnn_and_repeats_its_test_accuracy(run, cnn_run, cifar_dir):
