@@ -417,10 +417,10 @@ class ProgressBar:
         self.stream.write(line)
         self.stream.flush()
 
-    def close(self):
-        """Clears the bar's line."""
+    def close(self, summary=None):
+        """Clears the bar's line; with a summary, leaves that line in its place."""
         if self.enabled:
-            self.stream.write('\r\033[K')
+            self.stream.write('\r\033[K' + (summary + '\n' if summary else ''))
             self.stream.flush()
 
 

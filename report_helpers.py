@@ -147,3 +147,78 @@ def to_uint8_images(images, mean_image):
         images = data_helpers.to_nhwc(images)
     mean = data_helpers.to_nhwc(mean_image.reshape(1, -1))
     return np.clip(np.rint(images + mean), 0, 255).astype(np.uint8)
+
+
+# ---------------------------------------------------------------------------
+# What the model learned: its first-layer weights as pictures
+# ---------------------------------------------------------------------------
+
+def write_weight_pictures(writer, step, **pictures):
+    """Adds pictures (PIL images, one a keyword) to the Images tab at `step`."""
+    writer.add_summary(tf.Summary(value=[
+        tf.Summary.Value(tag=tag, image=tf.Summary.Image(
+            height=picture.height, width=picture.width, colorspace=3,
+            encoded_image_string=png_bytes(picture)))
+        for tag, picture in pictures.items()]), step)
+    writer.flush()
+
+
+def class_templates_picture(weights, classes, scale=4):
+    """The softmax classifier's ten class templates as 32 x 32 colour pictures.
+
+    Each class scores an image by a weighted sum of its 3,072 pixel values;
+    drawn as an image, its weights show the average picture the class looks
+    for (a blue sky for planes, a green-brown ground for frogs and deer).
+
+    Args:
+        weights: float [3072, classes], rows in the channel-major order of
+            the CIFAR-10 files.
+        classes: the class names, written under each picture.
+    """
+    return tile_pictures(data_helpers.to_nhwc(weights.T), labels=classes, columns=5,
+                         scale=scale)
+
+
+def layer1_weights_picture(weights, scale=2):
+    """The two-layer network's first-layer weights, one 32 x 32 picture a hidden unit.
+
+    Args:
+        weights: float [3072, hidden units], rows channel-major.
+    """
+    columns = min(len(weights.T), 12)
+    return tile_pictures(data_helpers.to_nhwc(weights.T), columns=columns, scale=scale)
+
+
+def conv_filters_picture(filters, scale=8):
+    """The CNN's first-layer filters, each 4 x 4 pixels over 3 colours.
+
+    Args:
+        filters: float [height, width, 3, filters], as `tf.nn.conv2d` takes them.
+    """
+    return tile_pictures(np.transpose(filters, (3, 0, 1, 2)), columns=8, scale=scale)
+
+
+def tile_pictures(images, labels=None, columns=8, scale=1, gap=4):
+    """Lays out images (N x H x W x 3, any values) in a grid, each scaled to 0-255.
+
+    Each image is stretched from its own minimum to its own maximum, so its
+    pattern shows whatever the size of its weights; `labels` go under them.
+    """
+    font = ImageFont.load_default(size=14)
+    count, height, width, _ = images.shape
+    label_height = 18 if labels is not None else 0
+    cell_w, cell_h = width * scale + gap, height * scale + gap + label_height
+    rows = -(-count // columns)
+    picture = Image.new('RGB', (columns * cell_w + gap, rows * cell_h + gap), 'white')
+    draw = ImageDraw.Draw(picture)
+    low = images.min(axis=(1, 2, 3), keepdims=True)
+    span = np.maximum(images.max(axis=(1, 2, 3), keepdims=True) - low, 1e-12)
+    pixels = np.rint(255 * (images - low) / span).astype(np.uint8)
+    for k in range(count):
+        x, y = gap + (k % columns) * cell_w, gap + (k // columns) * cell_h
+        picture.paste(Image.fromarray(pixels[k]).resize(
+            (width * scale, height * scale), Image.NEAREST), (x, y))
+        if labels is not None:
+            draw.text((x, y + height * scale + 1), labels[k], fill='black', font=font)
+    return picture
+

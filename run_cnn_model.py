@@ -108,6 +108,9 @@ def run_training(data, run_dir, resume_from=None):
     predictions = tf.argmax(logits, 1)
     # All summaries for TensorBoard in one op
     summary = tf.summary.merge_all()
+    # The first layer's filters, drawn as pictures at the end of training
+    with tf.variable_scope('conv1', reuse=True):
+        conv1_filters = tf.get_variable('filters')
 
     # Initialize all the variables
     init = tf.global_variables_initializer()
@@ -173,8 +176,11 @@ def run_training(data, run_dir, resume_from=None):
                     minibatch_cost += float(temp_cost) / num_minibatches  # the epoch's mean
                     step += 1
                     progress_bar.update(done, f'cost {temp_cost:.3f}')
-                progress_bar.close()
-                train_seconds += time.time() - epoch_start
+                epoch_seconds = time.time() - epoch_start
+                train_seconds += epoch_seconds
+                # On a terminal, the bar gives way to a line that stays, as in Keras
+                progress_bar.close(f'Epoch {epoch + 1}/{FLAGS.epochs}: {epoch_seconds:.1f}s, '
+                                   f'cost {minibatch_cost:.4f}')
 
                 # The epoch's cost for TensorBoard (like every summary, at the
                 # global step), and a checkpoint
@@ -210,6 +216,9 @@ def run_training(data, run_dir, resume_from=None):
             train_writer.add_summary(train_helpers.scalar_summary(accuracy=train_accuracy), step)
             test_writer.add_summary(train_helpers.scalar_summary(accuracy=test_accuracy), step)
             report_helpers.report_test_set(data, predicted, summary_writer, step)
+            report_helpers.write_weight_pictures(
+                summary_writer, step,
+                conv1_filters=report_helpers.conv_filters_picture(sess.run(conv1_filters)))
         except KeyboardInterrupt:
             # Ctrl-C: save a checkpoint, print the command that resumes, exit 130
             train_helpers.save_and_stop(saver, sess, checkpoint_file, resume_command)

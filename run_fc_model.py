@@ -99,6 +99,10 @@ def run_training(data, run_dir, resume_from=None):
     # Operation merging summary data for TensorBoard
     summary = tf.summary.merge_all()
 
+    # The first layer's weights, drawn as pictures at the end of training
+    with tf.variable_scope('Layer1', reuse=True):
+        layer1_weights = tf.get_variable('weights')
+
     # Define saver to save model state at checkpoints. It keeps every
     # checkpoint (max_to_keep=None), and records them by relative path, so a
     # run folder that is moved or copied still restores its own.
@@ -183,6 +187,9 @@ def run_training(data, run_dir, resume_from=None):
                                     sess.run(global_step))
             report_helpers.report_test_set(data, predicted, summary_writer,
                                            sess.run(global_step))
+            report_helpers.write_weight_pictures(
+                summary_writer, sess.run(global_step),
+                layer1_weights=report_helpers.layer1_weights_picture(sess.run(layer1_weights)))
         except KeyboardInterrupt:
             # Ctrl-C: save a checkpoint, print the command that resumes, exit 130
             train_helpers.save_and_stop(saver, sess, checkpoint_file, resume_command)

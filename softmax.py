@@ -9,6 +9,7 @@ images. Expect a test accuracy of about 25-30%: far better than the 10% of
 guessing, and far from what the networks of parts 2 and 3 reach.
 """
 
+import os
 import time
 
 import train_helpers  # first: it keeps TensorFlow's start-up notes off the terminal
@@ -28,6 +29,10 @@ flags.DEFINE_integer('batch_size', 100, 'Images per training step.', flag_values
 flags.DEFINE_float('learning_rate', 0.005, 'Learning rate of gradient descent.',
                    flag_values=FLAGS)
 flags.DEFINE_integer('max_steps', 1000, 'Number of training steps.', flag_values=FLAGS)
+flags.DEFINE_string('train_dir', None,
+                    'Also write the run to TensorBoard, in a run folder of its own in this '
+                    'folder (tf_logs, say, beside the runs of parts 2 and 3).',
+                    flag_values=FLAGS)
 train_helpers.define_data_flags(FLAGS)
 
 
@@ -37,6 +42,8 @@ def main(argv):
     train_helpers.parse_flags(FLAGS, argv)
     train_helpers.check_flags(FLAGS, positive=('batch_size', 'learning_rate', 'max_steps'),
                               non_negative=('seed',))
+    if FLAGS.train_dir:
+        train_helpers.check_writable(FLAGS.train_dir)
     rng = np.random.default_rng(FLAGS.seed)
 
     # Load the data: 50,000 training and 10,000 test images, each a row of
@@ -80,6 +87,7 @@ def main(argv):
     with tf.Session() as sess:
         sess.run(tf.global_variables_initializer())
         train_start = time.time()
+        accuracies, losses = [], []  # for TensorBoard, with --train_dir
 
         for i in range(FLAGS.max_steps):
             # A random batch of training images (drawn with replacement).
@@ -92,10 +100,12 @@ def main(argv):
             if i % 100 == 0:
                 train_accuracy = sess.run(accuracy, feed_dict=feed_dict)
                 print(f'Step {i:5d}: training accuracy {train_accuracy:g}')
+                accuracies.append((i, train_accuracy))
 
             # The training step itself; a NaN or infinite loss stops the run.
             _, loss_value = sess.run([train_step, loss], feed_dict=feed_dict)
             train_helpers.check_finite(loss_value, i)
+            losses.append(loss_value)
         train_seconds = time.time() - train_start
 
         # After training: the accuracy on the test set, which it has never
@@ -106,9 +116,41 @@ def main(argv):
         print(f'Test accuracy {test_accuracy:g}')
         report_helpers.report_test_set(data_sets, predicted)
 
+        # With --train_dir, the run also goes to TensorBoard, which part 2
+        # introduces: the graph, the accuracies, and what each class learned
+        if FLAGS.train_dir:
+            write_to_tensorboard(sess.graph, accuracies, losses, test_accuracy,
+                                 sess.run(weights), data_sets['classes'])
+
     end_time = time.time()
     print(f'Total time: {end_time - begin_time:5.2f}s')
     train_helpers.write_timing(end_time - begin_time, train_seconds, FLAGS.max_steps)
+
+
+def write_to_tensorboard(graph, accuracies, losses, test_accuracy, weights, classes):
+    """Writes the finished run to a run folder in --train_dir, for TensorBoard.
+
+    The folder gets the graph, the hyper-parameters, the loss of every step,
+    the training and test accuracy (in train/ and test/, so that they share a
+    chart) and the class templates: each class's 3,072 weights as a picture.
+    """
+    run_dir = train_helpers.make_run_dir(FLAGS.train_dir,
+                                         train_helpers.run_name(FLAGS, 'softmax'))
+    summary_writer = tf.summary.FileWriter(run_dir, graph)
+    train_writer = tf.summary.FileWriter(os.path.join(run_dir, 'train'))
+    test_writer = tf.summary.FileWriter(os.path.join(run_dir, 'test'))
+    summary_writer.add_summary(train_helpers.hparams_summary(FLAGS, 'softmax', run_dir))
+    for step, loss_value in enumerate(losses):
+        summary_writer.add_summary(train_helpers.scalar_summary(loss=loss_value), step)
+    for step, train_accuracy in accuracies:
+        train_writer.add_summary(train_helpers.scalar_summary(accuracy=train_accuracy), step)
+    test_writer.add_summary(train_helpers.scalar_summary(accuracy=test_accuracy),
+                            FLAGS.max_steps)
+    report_helpers.write_weight_pictures(
+        summary_writer, FLAGS.max_steps,
+        class_templates=report_helpers.class_templates_picture(weights, classes))
+    for writer in (summary_writer, train_writer, test_writer):
+        writer.close()
 
 
 if __name__ == '__main__':

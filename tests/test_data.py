@@ -230,11 +230,14 @@ def test_progress_bar_draws_on_a_terminal_only(monkeypatch):
     drawn = terminal.getvalue()
     assert '\rEpoch 1/3 [' in drawn and '100%' in drawn and 'cost 1.0' in drawn
     assert '\n' not in drawn  # one line, redrawn in place
+    finished = FakeTerminal()
+    data_helpers.ProgressBar(4, 'Epoch 2/3', stream=finished).close('Epoch 2/3: 1.5s, cost 1.2')
+    assert finished.getvalue().endswith('\033[KEpoch 2/3: 1.5s, cost 1.2\n')  # a line that stays
 
     to_file = io.StringIO()
     quiet = data_helpers.ProgressBar(4, 'Epoch 1/3', stream=to_file)
     quiet.update(4)
-    quiet.close()
+    quiet.close('Epoch 1/3: 1.5s, cost 1.2')
     assert to_file.getvalue() == ''
     monkeypatch.setenv('CI', 'true')
     under_ci = FakeTerminal()

@@ -7,6 +7,7 @@ the run folder with its checkpoints and TensorBoard events, and what
 """
 
 import glob
+import io
 import os
 import re
 
@@ -15,6 +16,7 @@ import train_helpers
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
+from PIL import Image
 from script_runs import run_captured
 from tensorboard.plugins.hparams import plugin_data_pb2
 
@@ -64,6 +66,20 @@ def scalars(folder, tag):
                   if found == tag and value.WhichOneof('value') == 'simple_value')
 
 
+def picture(folder, tag):
+    """The RGB pixels of the image summary `tag` in a folder's event files."""
+    (found,) = [value.image for _, name, value in read_events(folder) if name == tag]
+    with Image.open(io.BytesIO(found.encoded_image_string)) as image:
+        return np.asarray(image.convert('RGB'))
+
+
+def drawn_tile(weights, scale):
+    """How report_helpers draws one image of weights (H x W x 3): stretched to 0-255."""
+    span = weights.max() - weights.min()
+    pixels = np.rint(255 * (weights - weights.min()) / span).astype(np.uint8)
+    return np.repeat(np.repeat(pixels, scale, axis=0), scale, axis=1)
+
+
 def hparams_of(folder):
     """The hyper-parameters a run recorded for TensorBoard's HParams tab, as a dict."""
     found = [value for _, tag, value in read_events(folder)
@@ -103,6 +119,37 @@ def test_softmax_prints_the_published_lines(run, cifar_dir):
     assert test_accuracy > 0.3  # the classes differ by colour: far better than guessing
     match = re.fullmatch(r'Total time: *(\d+\.\d\d)s', lines[-1])
     assert match and lines[-1] == f'Total time: {float(match.group(1)):5.2f}s'
+
+
+def test_softmax_with_train_dir_goes_to_tensorboard(run, cifar_dir, tmp_path):
+    """--train_dir: the same printed lines, and a run folder with graph, HParams and templates."""
+    args = ['--data_dir', cifar_dir, '--max_steps', '200', '--batch_size', '50', '--seed', '1']
+    code, plain, err = run(softmax, *args)
+    assert code == 0, err
+    train_dir = str(tmp_path / 'logs')
+    code, out, err = run(softmax, *args, '--train_dir', train_dir)
+    assert code == 0, err
+    assert [line for line in out.splitlines() if not line.startswith('Total time')] == \
+        [line for line in plain.splitlines() if not line.startswith('Total time')]
+
+    (name,) = os.listdir(train_dir)
+    assert re.fullmatch(r'\d{8}-\d{6}_softmax_batch_size=50_max_steps=200_seed=1', name)
+    folder = os.path.join(train_dir, name)
+    assert hparams_of(folder) == {'model': 'softmax', 'batch_size': 50, 'learning_rate': 0.005,
+                                  'max_steps': 200, 'seed': 1}
+    assert [step for step, _ in scalars(folder, 'loss')] == list(range(200))
+    assert [step for step, _ in scalars(os.path.join(folder, 'train'), 'accuracy')] == [0, 100]
+    (test,) = scalars(os.path.join(folder, 'test'), 'accuracy')
+    assert test[1] == pytest.approx(float(line_value(out, 'Test accuracy ')), abs=1e-6)
+    assert any(event.graph_def for path in glob.glob(os.path.join(folder, 'events.*'))
+               for event in tf.train.summary_iterator(path))
+
+    # Ten templates of 32 x 32 pixels, drawn 4 times as large, 5 to a row, a label under each.
+    templates = picture(folder, 'class_templates')
+    assert templates.shape == (4 + 2 * (128 + 4 + 18), 4 + 5 * (128 + 4), 3)
+    tiles = [templates[4 + row * 150:4 + row * 150 + 128, 4 + col * 132:4 + col * 132 + 128]
+             for row in range(2) for col in range(5)]
+    assert all(tile.std() > 10 for tile in tiles)  # a pattern, not a blank
 
 
 # ---------------------------------------------------------------------------
@@ -215,6 +262,21 @@ def test_fc_hparams_and_accuracy_for_tensorboard(fc_run):
     assert scalars(os.path.join(folder, 'validation'), 'accuracy') == []  # no held-out set
 
 
+def test_fc_first_layer_weights_as_pictures(fc_run):
+    """120 hidden units, 12 to a row: each tile is its unit's 3,072 weights as a 32 x 32 image."""
+    train_dir, _ = fc_run
+    folder = run_folder(train_dir)
+    drawn = picture(folder, 'layer1_weights')
+    assert drawn.shape == (4 + 10 * 68, 4 + 12 * 68, 3)
+    weights = tf.train.load_checkpoint(os.path.join(folder, 'model.ckpt-1100')).get_tensor(
+        'Layer1/weights')
+    for unit in (0, 13, 119):
+        row, col = divmod(unit, 12)
+        tile = drawn[4 + row * 68:4 + row * 68 + 64, 4 + col * 68:4 + col * 68 + 64]
+        image = data_helpers.to_nhwc(weights[:, unit].reshape(1, -1))[0]
+        np.testing.assert_array_equal(tile, drawn_tile(image, 2))
+
+
 def test_restore_fc_prints_the_same_test_accuracy(run, fc_run, cifar_dir):
     """restore_model restores the newest checkpoint (step 1100) and repeats the figure."""
     train_dir, train_out = fc_run
@@ -320,6 +382,20 @@ def test_cnn_accuracy_charts_share_the_step_axis(cnn_run):
     assert train[1][1] == pytest.approx(float(line_value(out, 'Train Accuracy: ')), abs=1e-6)
     assert test[1] == pytest.approx(float(line_value(out, 'Test Accuracy: ')), abs=1e-6)
     assert all(not tag.startswith(('epoch_', 'validation_')) for _, tag, _ in read_events(folder))
+
+
+def test_cnn_first_layer_filters_as_pictures(cnn_run):
+    """64 filters of 4 x 4 x 3, 8 to a row, each drawn 8 times as large from the checkpoint."""
+    train_dir, _ = cnn_run
+    folder = run_folder(train_dir)
+    drawn = picture(folder, 'conv1_filters')
+    assert drawn.shape == (4 + 8 * 36, 4 + 8 * 36, 3)
+    filters = tf.train.load_checkpoint(os.path.join(folder, 'model.ckpt-20')).get_tensor(
+        'conv1/filters')
+    for index in (0, 9, 63):
+        row, col = divmod(index, 8)
+        tile = drawn[4 + row * 36:4 + row * 36 + 32, 4 + col * 36:4 + col * 36 + 32]
+        np.testing.assert_array_equal(tile, drawn_tile(filters[:, :, :, index], 8))
 
 
 def test_restore_detects_the_cnn_and_repeats_its_test_accuracy(run, cnn_run, cifar_dir):
