@@ -163,12 +163,13 @@ def write_weight_pictures(writer, step, **pictures):
     writer.flush()
 
 
-def class_templates_picture(weights, classes, scale=4):
+def class_templates_picture(weights, classes, scale=2):
     """The softmax classifier's ten class templates as 32 x 32 colour pictures.
 
     Each class scores an image by a weighted sum of its 3,072 pixel values;
-    drawn as an image, its weights show the average picture the class looks
-    for (a blue sky for planes, a green-brown ground for frogs and deer).
+    drawn as an image, its weights show the picture the class looks for (with
+    enough training, a blue sky for planes, a green-brown ground for frogs).
+    At 2x, the picture is shown at its real size in the Images tab.
 
     Args:
         weights: float [3072, classes], rows in the channel-major order of

@@ -144,10 +144,10 @@ def test_softmax_with_train_dir_goes_to_tensorboard(run, cifar_dir, tmp_path):
     assert any(event.graph_def for path in glob.glob(os.path.join(folder, 'events.*'))
                for event in tf.train.summary_iterator(path))
 
-    # Ten templates of 32 x 32 pixels, drawn 4 times as large, 5 to a row, a label under each.
+    # Ten templates of 32 x 32 pixels, drawn twice as large, 5 to a row, a label under each.
     templates = picture(folder, 'class_templates')
-    assert templates.shape == (4 + 2 * (128 + 4 + 18), 4 + 5 * (128 + 4), 3)
-    tiles = [templates[4 + row * 150:4 + row * 150 + 128, 4 + col * 132:4 + col * 132 + 128]
+    assert templates.shape == (4 + 2 * (64 + 4 + 18), 4 + 5 * (64 + 4), 3)
+    tiles = [templates[4 + row * 86:4 + row * 86 + 64, 4 + col * 68:4 + col * 68 + 64]
              for row in range(2) for col in range(5)]
     assert all(tile.std() > 10 for tile in tiles)  # a pattern, not a blank
 
