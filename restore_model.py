@@ -122,7 +122,7 @@ def load_own_images(checkpoint, model):
         The images, mean-subtracted, in the layout the model takes.
     """
     images = np.stack([data_helpers.load_image(path) for path in FLAGS.image])
-    mean_path = os.path.join(os.path.dirname(checkpoint), train_helpers.MEAN_IMAGE_FILE)
+    mean_path = os.path.join(train_helpers.run_dir_of(checkpoint), train_helpers.MEAN_IMAGE_FILE)
     if os.path.isfile(mean_path):
         mean_image = np.load(mean_path)
     else:  # a checkpoint from elsewhere: take the mean from the training data
@@ -150,7 +150,7 @@ def main(argv):
     train_helpers.check_flags(FLAGS, positive=('hidden1',), non_negative=('reg_constant',))
     checkpoint = find_checkpoint()
     model = choose_model(train_helpers.checkpoint_variables(checkpoint))
-    run_params = train_helpers.load_run_params(os.path.dirname(checkpoint))
+    run_params = train_helpers.load_run_params(train_helpers.run_dir_of(checkpoint))
     if FLAGS.image:
         own_images = load_own_images(checkpoint, model)  # a bad file fails before restoring
 

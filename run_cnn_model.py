@@ -108,15 +108,17 @@ def run_training(data, run_dir, resume_from=None):
     predictions = tf.argmax(logits, 1)
     # All summaries for TensorBoard in one op
     summary = tf.summary.merge_all()
-    # The first layer's filters, drawn as pictures at the end of training
+    # The first layer's filters, drawn as pictures at the end of training, and
+    # the 4,096 features the last layer sees, for the Projector
     with tf.variable_scope('conv1', reuse=True):
         conv1_filters = tf.get_variable('filters')
+    features = tf.get_default_graph().get_tensor_by_name('fc/Reshape:0')
 
     # Initialize all the variables
     init = tf.global_variables_initializer()
     # A saver that keeps every checkpoint, recorded by relative path
     saver = tf.train.Saver(max_to_keep=None, save_relative_paths=True)
-    checkpoint_file = os.path.join(run_dir, 'model.ckpt')
+    checkpoint_file = os.path.join(run_dir, 'checkpoints', 'model.ckpt')
     resume_command = train_helpers.resume_command('run_cnn_model.py', FLAGS)
 
     # Start the session to compute the TensorFlow graph (one inter-op thread:
@@ -219,6 +221,9 @@ def run_training(data, run_dir, resume_from=None):
             report_helpers.write_weight_pictures(
                 summary_writer, step,
                 conv1_filters=report_helpers.conv_filters_picture(sess.run(conv1_filters)))
+            report_helpers.write_projector(run_dir, sess.run(features, feed_dict={
+                images_placeholder: data['images_test'][:report_helpers.PROJECTOR_IMAGES]}),
+                data, predicted, '4,096 features')
         except KeyboardInterrupt:
             # Ctrl-C: save a checkpoint, print the command that resumes, exit 130
             train_helpers.save_and_stop(saver, sess, checkpoint_file, resume_command)

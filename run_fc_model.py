@@ -99,15 +99,17 @@ def run_training(data, run_dir, resume_from=None):
     # Operation merging summary data for TensorBoard
     summary = tf.summary.merge_all()
 
-    # The first layer's weights, drawn as pictures at the end of training
+    # The first layer's weights, drawn as pictures at the end of training, and
+    # its output, the hidden representation of an image, for the Projector
     with tf.variable_scope('Layer1', reuse=True):
         layer1_weights = tf.get_variable('weights')
+    hidden_layer = tf.get_default_graph().get_tensor_by_name('Layer1/Relu:0')
 
     # Define saver to save model state at checkpoints. It keeps every
     # checkpoint (max_to_keep=None), and records them by relative path, so a
     # run folder that is moved or copied still restores its own.
     saver = tf.train.Saver(max_to_keep=None, save_relative_paths=True)
-    checkpoint_file = os.path.join(run_dir, 'model.ckpt')
+    checkpoint_file = os.path.join(run_dir, 'checkpoints', 'model.ckpt')
     resume_command = train_helpers.resume_command('run_fc_model.py', FLAGS)
 
     # -----------------------------------------------------------------------
@@ -190,6 +192,9 @@ def run_training(data, run_dir, resume_from=None):
             report_helpers.write_weight_pictures(
                 summary_writer, sess.run(global_step),
                 layer1_weights=report_helpers.layer1_weights_picture(sess.run(layer1_weights)))
+            report_helpers.write_projector(run_dir, sess.run(hidden_layer, feed_dict={
+                images_placeholder: data['images_test'][:report_helpers.PROJECTOR_IMAGES]}),
+                data, predicted, 'hidden layer')
         except KeyboardInterrupt:
             # Ctrl-C: save a checkpoint, print the command that resumes, exit 130
             train_helpers.save_and_stop(saver, sess, checkpoint_file, resume_command)

@@ -60,6 +60,10 @@ from tensorboard.plugins.hparams import summary_v2 as hparams_plugin  # noqa: E4
 
 PARAMS_FILE = 'params.json'
 MEAN_IMAGE_FILE = 'mean_image.npy'
+# A run's checkpoints go to a folder of their own inside the run folder, so that
+# TensorBoard's Projector, which looks for checkpoints where the summaries are,
+# shows the embedding each run writes for it and not the raw weight matrices.
+CHECKPOINT_FOLDER = 'checkpoints'
 EVAL_BATCH_SIZE = 1000
 
 # When a run is resumed its saved settings come back, except these, which are
@@ -302,6 +306,7 @@ def prepare_run_dir(flag_values, model, data, run_dir=None):
                 'same --data_dir and --validation_size.')
     with open(os.path.join(run_dir, PARAMS_FILE), 'w') as f:
         json.dump(params, f, indent=2, sort_keys=True)
+    os.makedirs(os.path.join(run_dir, CHECKPOINT_FOLDER), exist_ok=True)
     return run_dir
 
 
@@ -351,8 +356,17 @@ def load_run_params(run_dir):
         return json.load(f)
 
 
+def run_dir_of(checkpoint):
+    """The run folder a checkpoint belongs to (the parent of its checkpoints folder)."""
+    folder = os.path.dirname(checkpoint)
+    return os.path.dirname(folder) if os.path.basename(folder) == CHECKPOINT_FOLDER else folder
+
+
 def latest_checkpoint(train_dir, model=None):
     """Finds the newest checkpoint in `train_dir` or in its run folders.
+
+    A run folder keeps its checkpoints in `checkpoints/`; runs made before it
+    did keep them in the run folder itself, and are found there.
 
     Args:
         train_dir: the folder to look in.
@@ -363,8 +377,10 @@ def latest_checkpoint(train_dir, model=None):
     """
     if not os.path.isdir(train_dir):
         return None
-    folders = [train_dir] + [os.path.join(train_dir, name)
-                             for name in sorted(os.listdir(train_dir))]
+    run_dirs = [train_dir] + [os.path.join(train_dir, name)
+                              for name in sorted(os.listdir(train_dir))]
+    folders = [folder for run_dir in run_dirs
+               for folder in (run_dir, os.path.join(run_dir, CHECKPOINT_FOLDER))]
     found = []
     for folder in folders:
         if not os.path.isfile(os.path.join(folder, 'checkpoint')):
@@ -416,7 +432,7 @@ def find_resume_checkpoint(flag_values, model):
         raise UserError(f'--resume: there is no checkpoint in {flag_values.train_dir} of '
                         f'{MODEL_NAMES[model]} to resume from. Start a new run without '
                         '--resume.')
-    run_dir = os.path.dirname(checkpoint)
+    run_dir = run_dir_of(checkpoint)
     check_not_in_use(run_dir)
     resume_flags(flag_values, run_dir)
     print(f'Resuming from {checkpoint}')
@@ -442,7 +458,7 @@ def model_of(variables):
 
 def checkpoint_model(checkpoint):
     """The model of a checkpoint: from its run's parameters, else from its variables."""
-    model = load_run_params(os.path.dirname(checkpoint)).get('model')
+    model = load_run_params(run_dir_of(checkpoint)).get('model')
     if model is None:
         try:
             model = model_of(dict(tf.train.list_variables(checkpoint)))
@@ -511,7 +527,7 @@ def check_finite(loss_value, step, run_dir=None):
     """
     if math.isfinite(loss_value):
         return
-    last_checkpoint = run_dir and tf.train.latest_checkpoint(run_dir)
+    last_checkpoint = run_dir and latest_checkpoint(run_dir)
     raise UserError(
         'The loss became {} at step {}: training diverged, so it stopped. The '
         'learning rate is probably too large; try a smaller one (for example a '

@@ -49,9 +49,14 @@ def run_folders(train_dir):
                   if os.path.isdir(os.path.join(train_dir, name)))
 
 
+def checkpoint_path(folder, step):
+    """Where a run folder's checkpoint of a step is: checkpoints/model.ckpt-STEP."""
+    return os.path.join(folder, 'checkpoints', f'model.ckpt-{step}')
+
+
 def checkpoint_steps(folder):
     """The steps of the checkpoint files (any of .index, .data-*, .meta) in a folder."""
-    names = glob.glob(os.path.join(folder, 'model.ckpt-*'))
+    names = glob.glob(os.path.join(folder, 'checkpoints', 'model.ckpt-*'))
     return sorted({int(re.search(r'model\.ckpt-(\d+)\.', name).group(1)) for name in names})
 
 
@@ -180,7 +185,7 @@ def test_restore_damaged_checkpoint(run, cifar_dir, tmp_path, damaged):
                        '--max_steps', '20', '--batch_size', '50', '--seed', '1')
     assert code == 0, err
     (folder,) = run_folders(train_dir)
-    prefix = os.path.join(folder, 'model.ckpt-20')
+    prefix = os.path.join(folder, 'checkpoints', 'model.ckpt-20')
     with open(prefix + damaged, 'wb') as f:
         f.write(b'this is not a checkpoint' * 7)
     before = files_of(train_dir)
@@ -204,10 +209,10 @@ def test_moved_train_dir_restores_its_own_checkpoint(run, cifar_dir, fc_checkpoi
     assert code == 0, err
     assert 'Current step: 20' in out.splitlines()
     (folder,) = run_folders(moved)
-    with open(os.path.join(folder, 'model.ckpt-20.index'), 'wb') as f:
+    with open(os.path.join(folder, 'checkpoints', 'model.ckpt-20.index'), 'wb') as f:
         f.write(b'junk')
     code, out, err = run(restore_model, '--train_dir', moved, '--data_dir', cifar_dir)
-    assert_user_error(code, err, os.path.join(folder, 'model.ckpt-20'), 'damaged')
+    assert_user_error(code, err, os.path.join(folder, 'checkpoints', 'model.ckpt-20'), 'damaged')
 
 
 # ---------------------------------------------------------------------------
@@ -247,7 +252,7 @@ def test_loss_diverging_after_a_checkpoint_keeps_it(run, cifar_dir, tmp_path, mo
     # The NaN image gives NaN weights at step 1050; the loss shows it then or a step later.
     assert re.search(r'The loss became nan at step 105[01]:', err), err
     assert_user_error(code, err, 'smaller', 'The last good checkpoint is kept: '
-                      + os.path.join(folder, 'model.ckpt-1000'))
+                      + os.path.join(folder, 'checkpoints', 'model.ckpt-1000'))
     assert out.count('Saved checkpoint') == 1
     assert checkpoint_steps(folder) == [1000]
     monkeypatch.undo()
@@ -324,7 +329,7 @@ def test_resume_continues_where_it_stopped(resumed_run, cifar_dir, run):
     train_dir, _, resumed = resumed_run
     (folder,) = run_folders(train_dir)
     lines = resumed.splitlines()
-    assert f'Resuming from {os.path.join(folder, "model.ckpt-150")}' in lines
+    assert f'Resuming from {checkpoint_path(folder, 150)}' in lines
     steps = [int(re.match(r'Step (\d+),', line).group(1))
              for line in lines if line.startswith('Step ')]
     assert steps == [200]
@@ -348,8 +353,8 @@ def test_resumed_run_equals_the_uninterrupted_one(resumed_run, uninterrupted_run
     assert len(test_line(whole)) == 1
     (folder,) = run_folders(train_dir)
     (whole_folder,) = run_folders(whole_dir)
-    resumed_reader = tf.train.load_checkpoint(os.path.join(folder, 'model.ckpt-300'))
-    whole_reader = tf.train.load_checkpoint(os.path.join(whole_folder, 'model.ckpt-300'))
+    resumed_reader = tf.train.load_checkpoint(checkpoint_path(folder, 300))
+    whole_reader = tf.train.load_checkpoint(checkpoint_path(whole_folder, 300))
     for name in ('Layer1/weights', 'Layer1/biases', 'Layer2/weights', 'Layer2/biases',
                  'global_step'):
         np.testing.assert_array_equal(resumed_reader.get_tensor(name),
@@ -390,8 +395,8 @@ def test_cnn_resumed_mid_epoch_equals_the_uninterrupted_run(run, cifar_dir, tmp_
     (whole_folder,) = run_folders(whole_dir)
     (parted_folder,) = run_folders(parted_dir)
     assert checkpoint_steps(parted_folder) == [10, 15, 20]
-    whole_reader = tf.train.load_checkpoint(os.path.join(whole_folder, 'model.ckpt-20'))
-    parted_reader = tf.train.load_checkpoint(os.path.join(parted_folder, 'model.ckpt-20'))
+    whole_reader = tf.train.load_checkpoint(checkpoint_path(whole_folder, 20))
+    parted_reader = tf.train.load_checkpoint(checkpoint_path(parted_folder, 20))
     for name in ('conv1/filters', 'conv2/filters', 'fc/weights', 'fc/biases', 'global_step'):
         np.testing.assert_array_equal(parted_reader.get_tensor(name),
                                       whole_reader.get_tensor(name), err_msg=name)
@@ -485,12 +490,35 @@ def test_fc_and_cnn_runs_in_one_train_dir(run, cifar_dir, tmp_path):
     assert 'Current step: 5' in out.splitlines()
 
 
+def test_runs_with_checkpoints_beside_their_summaries_still_restore_and_resume(run, cifar_dir,
+                                                                            tmp_path):
+    """A run folder of the earlier layout (no checkpoints/ folder) is found and continued."""
+    train_dir = str(tmp_path / 'logs')
+    short_fc_run(run, cifar_dir, train_dir)
+    (folder,) = run_folders(train_dir)
+    checkpoints = os.path.join(folder, 'checkpoints')
+    for name in os.listdir(checkpoints):
+        os.rename(os.path.join(checkpoints, name), os.path.join(folder, name))
+    os.rmdir(checkpoints)
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
+    assert code == 0, err
+    assert 'Current step: 100' in out.splitlines()
+    code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--resume', '--max_steps', '200')
+    assert code == 0, err
+    assert f'Resuming from {os.path.join(folder, "model.ckpt-100")}' in out.splitlines()
+    assert checkpoint_steps(folder) == [200]  # the new ones go to checkpoints/
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
+    assert code == 0, err
+    assert 'Current step: 200' in out.splitlines()
+
+
 def test_resume_from_a_damaged_checkpoint(run, cifar_dir, tmp_path):
     """A truncated checkpoint data file on --resume: a clear error, no lock or events left."""
     train_dir = str(tmp_path / 'logs')
     short_fc_run(run, cifar_dir, train_dir)
     (folder,) = run_folders(train_dir)
-    (data_file,) = glob.glob(os.path.join(folder, 'model.ckpt-100.data-*'))
+    (data_file,) = glob.glob(os.path.join(folder, 'checkpoints', 'model.ckpt-100.data-*'))
     with open(data_file, 'r+b') as f:
         f.truncate(100)
     params = os.path.join(folder, train_helpers.PARAMS_FILE)
@@ -562,8 +590,8 @@ def test_disk_full_while_saving_keeps_earlier_checkpoints(run, cifar_dir, tmp_pa
     assert_user_error(code, err, 'No space left on device', 'intact', '--resume')
     (folder,) = run_folders(train_dir)
     assert checkpoint_steps(folder) == [1000]
-    assert os.path.isfile(os.path.join(folder, 'model.ckpt-1000.index'))
-    assert glob.glob(os.path.join(folder, 'model.ckpt-1000.data-*'))
+    assert os.path.isfile(os.path.join(folder, 'checkpoints', 'model.ckpt-1000.index'))
+    assert glob.glob(os.path.join(folder, 'checkpoints', 'model.ckpt-1000.data-*'))
     monkeypatch.undo()
     code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
     assert code == 0, err
@@ -592,7 +620,8 @@ def test_two_runs_at_once_get_their_own_folders(cifar_dir, tmp_path):
     seeds = set()
     for folder in folders:
         assert checkpoint_steps(folder) == [100]
-        assert tf.train.latest_checkpoint(folder) == os.path.join(folder, 'model.ckpt-100')
+        assert tf.train.latest_checkpoint(os.path.join(folder, 'checkpoints')) == \
+            os.path.join(folder, 'checkpoints', 'model.ckpt-100')
         seeds.add(train_helpers.load_run_params(folder)['seed'])
     assert seeds == {1, 2}
 

@@ -16,12 +16,15 @@ import train_helpers
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
+from google.protobuf import text_format
 from PIL import Image
 from script_runs import run_captured
+from tensorboard.plugins import projector
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 import cnn_model
 import data_helpers
+import report_helpers
 import restore_model
 import run_cnn_model
 import run_fc_model
@@ -40,10 +43,15 @@ def run_folder(train_dir):
     return os.path.join(train_dir, folders[0])
 
 
+def checkpoint_path(folder, step):
+    """Where a run folder's checkpoint of a step is: checkpoints/model.ckpt-STEP."""
+    return os.path.join(folder, 'checkpoints', f'model.ckpt-{step}')
+
+
 def checkpoint_steps(folder):
     """The steps of the complete checkpoints (index and data files) in a folder."""
     steps = set()
-    for index in glob.glob(os.path.join(folder, 'model.ckpt-*.index')):
+    for index in glob.glob(os.path.join(folder, 'checkpoints', 'model.ckpt-*.index')):
         prefix = index[:-len('.index')]
         if glob.glob(prefix + '.data-*'):
             steps.add(int(prefix.rsplit('-', 1)[1]))
@@ -209,12 +217,12 @@ def test_fc_progress_checkpoints_and_end_lines(fc_run):
 
 
 def test_fc_run_folder_holds_both_checkpoints(fc_run):
-    """One folder train_dir/YYYYmmdd-HHMMSS/ with model.ckpt-1000.* and model.ckpt-1100.*."""
+    """One run folder with checkpoints/model.ckpt-1000.* and checkpoints/model.ckpt-1100.*."""
     train_dir, _ = fc_run
     folder = run_folder(train_dir)
     assert checkpoint_steps(folder) == [1000, 1100]
     for step in (1000, 1100):
-        assert os.path.isfile(os.path.join(folder, f'model.ckpt-{step}.meta'))
+        assert os.path.isfile(os.path.join(folder, 'checkpoints', f'model.ckpt-{step}.meta'))
     assert not glob.glob(os.path.join(train_dir, 'model.ckpt-*'))  # all inside the run folder
 
 
@@ -268,13 +276,50 @@ def test_fc_first_layer_weights_as_pictures(fc_run):
     folder = run_folder(train_dir)
     drawn = picture(folder, 'layer1_weights')
     assert drawn.shape == (4 + 10 * 68, 4 + 12 * 68, 3)
-    weights = tf.train.load_checkpoint(os.path.join(folder, 'model.ckpt-1100')).get_tensor(
+    weights = tf.train.load_checkpoint(checkpoint_path(folder, 1100)).get_tensor(
         'Layer1/weights')
     for unit in (0, 13, 119):
         row, col = divmod(unit, 12)
         tile = drawn[4 + row * 68:4 + row * 68 + 64, 4 + col * 68:4 + col * 68 + 64]
         image = data_helpers.to_nhwc(weights[:, unit].reshape(1, -1))[0]
         np.testing.assert_array_equal(tile, drawn_tile(image, 2))
+
+
+def test_fc_projector_shows_the_hidden_layer_of_the_test_images(fc_run, cifar_dir):
+    """projector_config.pbtxt: the test images' hidden layer, their classes, their thumbnails.
+
+    The run folder itself holds no checkpoint, so the Projector shows this
+    embedding and no raw weight matrix.
+    """
+    train_dir, _ = fc_run
+    folder = run_folder(train_dir)
+    assert not os.path.exists(os.path.join(folder, 'checkpoint'))
+    config = projector.ProjectorConfig()
+    with open(os.path.join(folder, 'projector_config.pbtxt')) as f:
+        text_format.Parse(f.read(), config)
+    (embedding,) = config.embeddings
+    data = data_helpers.load_data(cifar_dir)
+    reader = tf.train.load_checkpoint(checkpoint_path(folder, 1100))
+    expected = np.maximum(data['images_test'] @ reader.get_tensor('Layer1/weights')
+                          + reader.get_tensor('Layer1/biases'), 0)
+    features = np.loadtxt(os.path.join(folder, embedding.tensor_path), delimiter='\t')
+    assert features.shape == (100, 120)  # every test image of cifar_dir, 120 hidden units
+    np.testing.assert_allclose(features, expected, rtol=1e-3, atol=1e-3)
+
+    with open(os.path.join(folder, embedding.metadata_path)) as f:
+        rows = [line.rstrip('\n').split('\t') for line in f]
+    assert rows[0] == ['class', 'predicted', 'right']
+    assert [row[0] for row in rows[1:]] == [data_helpers.CLASSES[label]
+                                           for label in data['labels_test']]
+    assert all(row[2] == ('yes' if row[0] == row[1] else 'no') for row in rows[1:])
+
+    assert list(embedding.sprite.single_image_dim) == [32, 32]
+    with Image.open(os.path.join(folder, embedding.sprite.image_path)) as sprite:
+        pixels = np.asarray(sprite.convert('RGB'))
+    assert pixels.shape == (320, 320, 3)  # 10 x 10 thumbnails
+    thumbnails = report_helpers.to_uint8_images(data['images_test'], data['mean_image'])
+    np.testing.assert_array_equal(pixels[:32, 32:64], thumbnails[1])
+    np.testing.assert_array_equal(pixels[32:64, :32], thumbnails[10])
 
 
 def test_restore_fc_prints_the_same_test_accuracy(run, fc_run, cifar_dir):
@@ -390,7 +435,7 @@ def test_cnn_first_layer_filters_as_pictures(cnn_run):
     folder = run_folder(train_dir)
     drawn = picture(folder, 'conv1_filters')
     assert drawn.shape == (4 + 8 * 36, 4 + 8 * 36, 3)
-    filters = tf.train.load_checkpoint(os.path.join(folder, 'model.ckpt-20')).get_tensor(
+    filters = tf.train.load_checkpoint(checkpoint_path(folder, 20)).get_tensor(
         'conv1/filters')
     for index in (0, 9, 63):
         row, col = divmod(index, 8)
