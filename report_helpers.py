@@ -48,7 +48,7 @@ def print_class_report(labels, predicted, classes, set_name='test'):
               + f'  {class_accuracy:8.4f}')
 
 
-def report_test_set(data, predicted, writer=None, step=0):
+def report_test_set(data, predicted, writer=None, step=0, title='', probabilities=None):
     """Prints the test set's confusion matrix; with a writer, shows it in TensorBoard.
 
     Args:
@@ -56,40 +56,27 @@ def report_test_set(data, predicted, writer=None, step=0):
         predicted: the predicted class of every test image.
         writer: the run's summary FileWriter, or None.
         step: the global step to file the images under.
+        title: the picture's first line (the run folder's name, say).
+        probabilities: float [N, classes], the model's probabilities for the
+            first N test images, from which the predictions grid is drawn.
     """
     print_class_report(data['labels_test'], predicted, data['classes'])
     if writer is not None:
-        write_image_summaries(writer, step, data['images_test'], data['labels_test'],
-                              predicted, data['classes'], data['mean_image'])
+        labels, classes = data['labels_test'], data['classes']
+        matrix = confusion_matrix(labels, predicted, len(classes))
+        accuracy = np.trace(matrix) / max(matrix.sum(), 1)
+        pictures = {'confusion_matrix': render_confusion_matrix(
+            matrix, classes, [title, f'test accuracy {accuracy:.4f}'])}
+        if probabilities is not None:
+            pictures['test_predictions'] = render_prediction_grid(
+                data['images_test'], labels, probabilities, classes, data['mean_image'])
+        write_pictures(writer, step, **pictures)
 
 
 # ---------------------------------------------------------------------------
-# Pictures for TensorBoard
+# Pictures for TensorBoard, drawn to be read at the size the Images tab shows
+# them (about 350 pixels wide)
 # ---------------------------------------------------------------------------
-
-def write_image_summaries(writer, step, images, labels, predicted, classes, mean_image):
-    """Adds the confusion matrix and a grid of labelled test images to TensorBoard.
-
-    Args:
-        writer: the run's summary FileWriter.
-        step: the global step to file them under.
-        images: the (mean-subtracted) test images, flat or NHWC.
-        labels, predicted: true and predicted classes of those images.
-        classes: class names.
-        mean_image: the training mean, added back to show the real pixels.
-    """
-    matrix = confusion_matrix(labels, predicted, len(classes))
-    pictures = [('confusion_matrix', render_confusion_matrix(matrix, classes)),
-                ('test_predictions', render_prediction_grid(
-                    images, labels, predicted, classes, mean_image))]
-    summary = tf.Summary(value=[
-        tf.Summary.Value(tag=tag, image=tf.Summary.Image(
-            height=picture.height, width=picture.width, colorspace=3,
-            encoded_image_string=png_bytes(picture)))
-        for tag, picture in pictures])
-    writer.add_summary(summary, step)
-    writer.flush()
-
 
 def png_bytes(picture):
     """Encodes a PIL image as PNG."""
@@ -98,48 +85,64 @@ def png_bytes(picture):
     return buffer.getvalue()
 
 
-def render_confusion_matrix(matrix, classes, cell=36):
-    """Draws the confusion matrix: darker cells hold more of the row's images."""
-    font = ImageFont.load_default()
-    margin = 56
-    size = margin + cell * len(classes) + 8
-    picture = Image.new('RGB', (size, size + 16), 'white')
+def render_confusion_matrix(matrix, classes, title_lines=(), cell=29):
+    """Draws the confusion matrix with each row's accuracy beside it.
+
+    Rows are the true classes, columns the guesses; the darker a cell, the more
+    of its row's images it holds (blue on the diagonal, right; red off it).
+    """
+    font, small = ImageFont.load_default(size=12), ImageFont.load_default(size=10)
+    left, top = 38, 20 + 16 * len(title_lines)
+    width = left + cell * len(classes) + 32
+    picture = Image.new('RGB', (width, top + 16 + cell * len(classes) + 6), 'white')
     draw = ImageDraw.Draw(picture)
-    draw.text((margin, 2), 'predicted class ->', fill='black', font=font)
-    draw.text((4, margin - 2), 'true class', fill='black', font=font)
+    for k, line in enumerate(title_lines):
+        draw.text((4, 4 + 16 * k), line, fill='black', font=font)
+    draw.text((left, top - 16), 'guessed as ->', fill='gray', font=small)
+    accuracies = per_class_accuracy(matrix)
     fractions = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    grid_top = top + 16
+    draw.text((left + cell * len(classes) + 4, top), 'right', fill='black', font=small)
     for i, name in enumerate(classes):
-        draw.text((4, margin + 16 + i * cell + cell // 3), name, fill='black', font=font)
-        draw.text((margin + i * cell + 2, margin - 2), name, fill='black', font=font)
+        draw.text((left + i * cell + 1, top), name, fill='black', font=small)
+        draw.text((2, grid_top + i * cell + cell // 3), name, fill='black', font=small)
+        draw.text((left + cell * len(classes) + 4, grid_top + i * cell + cell // 3),
+                  f'{accuracies[i]:.2f}', fill='black', font=small)
         for j in range(len(classes)):
             shade = int(255 * (1 - fractions[i, j]))
             colour = (shade, shade, 255) if i == j else (255, shade, shade)
-            box = [margin + j * cell, margin + 16 + i * cell,
-                   margin + (j + 1) * cell - 1, margin + 16 + (i + 1) * cell - 1]
-            draw.rectangle(box, fill=colour, outline=(200, 200, 200))
-            draw.text((box[0] + 4, box[1] + cell // 3), str(matrix[i, j]),
-                      fill='black' if shade > 110 else 'white', font=font)
+            box = [left + j * cell, grid_top + i * cell,
+                   left + (j + 1) * cell - 1, grid_top + (i + 1) * cell - 1]
+            draw.rectangle(box, fill=colour, outline=(210, 210, 210))
+            draw.text((box[0] + 2, box[1] + cell // 3), str(matrix[i, j]),
+                      fill='black' if shade > 110 else 'white', font=small)
     return picture
 
 
-def render_prediction_grid(images, labels, predicted, classes, mean_image,
-                           count=32, columns=8, scale=3):
-    """Draws test images with their true and predicted class, mistakes first."""
-    font = ImageFont.load_default()
-    wrong_first = np.argsort(labels == predicted, kind='stable')[:count]
-    pixels = to_uint8_images(images[wrong_first], mean_image)
+def render_prediction_grid(images, labels, probabilities, classes, mean_image,
+                           per_kind=8, columns=4, scale=2):
+    """Draws test images with the true class and the guess with its probability.
+
+    The first `per_kind` mistakes (guess in red), then as many right guesses
+    (in green), from the images whose probabilities are given.
+    """
+    font = ImageFont.load_default(size=10)
+    guesses = probabilities.argmax(axis=1)
+    right = guesses == labels[:len(guesses)]
+    chosen = np.concatenate([np.flatnonzero(~right)[:per_kind], np.flatnonzero(right)[:per_kind]])
+    pixels = to_uint8_images(images[chosen], mean_image)
     side = data_helpers.IMAGE_SIZE * scale
-    cell_w, cell_h = side + 6, side + 30
-    rows = -(-len(wrong_first) // columns)
+    cell_w, cell_h = 88, side + 30
+    rows = -(-len(chosen) // columns)
     picture = Image.new('RGB', (columns * cell_w, rows * cell_h), 'white')
     draw = ImageDraw.Draw(picture)
-    for k, index in enumerate(wrong_first):
-        x, y = (k % columns) * cell_w + 3, (k // columns) * cell_h + 2
+    for k, index in enumerate(chosen):
+        x, y = (k % columns) * cell_w + 2, (k // columns) * cell_h + 2
         picture.paste(Image.fromarray(pixels[k]).resize((side, side), Image.NEAREST), (x, y))
-        right = labels[index] == predicted[index]
+        guess = guesses[index]
         draw.text((x, y + side + 1), 'true: ' + classes[labels[index]], fill='black', font=font)
-        draw.text((x, y + side + 14), 'pred: ' + classes[predicted[index]],
-                  fill=(0, 128, 0) if right else (200, 0, 0), font=font)
+        draw.text((x, y + side + 14), f'guess: {classes[guess]} {probabilities[index, guess]:.2f}',
+                  fill=(0, 128, 0) if right[index] else (200, 0, 0), font=font)
     return picture
 
 
@@ -155,7 +158,7 @@ def to_uint8_images(images, mean_image):
 # What the model learned: its first-layer weights as pictures
 # ---------------------------------------------------------------------------
 
-def write_weight_pictures(writer, step, **pictures):
+def write_pictures(writer, step, **pictures):
     """Adds pictures (PIL images, one a keyword) to the Images tab at `step`."""
     writer.add_summary(tf.Summary(value=[
         tf.Summary.Value(tag=tag, image=tf.Summary.Image(

@@ -103,9 +103,11 @@ def run_training(data, run_dir, resume_from=None):
     # Backpropagation: the Adam optimizer, counting the steps in global_step
     train_op = cnn_model.training(cost, FLAGS.learning_rate)
     global_step = tf.train.get_global_step()
-    # Accuracy of a batch, and the predictions (for the confusion matrix)
+    # Accuracy of a batch, and the predictions and their probabilities (for
+    # the reports at the end)
     accuracy = cnn_model.evaluation(logits, labels_placeholder)
     predictions = tf.argmax(logits, 1)
+    probabilities = tf.nn.softmax(logits)
     # All summaries for TensorBoard in one op
     summary = tf.summary.merge_all()
     # The first layer's filters, drawn as pictures at the end of training, and
@@ -217,13 +219,19 @@ def run_training(data, run_dir, resume_from=None):
             print(f'Test Accuracy: {test_accuracy:g}')
             train_writer.add_summary(train_helpers.scalar_summary(accuracy=train_accuracy), step)
             test_writer.add_summary(train_helpers.scalar_summary(accuracy=test_accuracy), step)
-            report_helpers.report_test_set(data, predicted, summary_writer, step)
-            report_helpers.write_weight_pictures(
+
+            # What the model learned, for TensorBoard: the confusion matrix and
+            # guesses, the first layer's filters, and where the 4,096 features
+            # place 1,000 test images
+            test_features, test_probabilities = sess.run([features, probabilities], feed_dict={
+                images_placeholder: data['images_test'][:report_helpers.PROJECTOR_IMAGES]})
+            report_helpers.report_test_set(data, predicted, summary_writer, step,
+                                           os.path.basename(run_dir), test_probabilities)
+            report_helpers.write_pictures(
                 summary_writer, step,
                 conv1_filters=report_helpers.conv_filters_picture(sess.run(conv1_filters)))
-            report_helpers.write_projector(run_dir, sess.run(features, feed_dict={
-                images_placeholder: data['images_test'][:report_helpers.PROJECTOR_IMAGES]}),
-                data, predicted, '4,096 features')
+            report_helpers.write_projector(run_dir, test_features, data, predicted,
+                                           '4,096 features')
         except KeyboardInterrupt:
             # Ctrl-C: save a checkpoint, print the command that resumes, exit 130
             train_helpers.save_and_stop(saver, sess, checkpoint_file, resume_command)

@@ -92,9 +92,10 @@ def run_training(data, run_dir, resume_from=None):
     global_step = tf.train.get_global_step()
 
     # Operation calculating the accuracy of our predictions (and the
-    # predictions themselves, for the confusion matrix at the end)
+    # predictions and their probabilities, for the reports at the end)
     accuracy = two_layer_fc.evaluation(logits, labels_placeholder)
     predictions = tf.argmax(logits, 1)
+    probabilities = tf.nn.softmax(logits)
 
     # Operation merging summary data for TensorBoard
     summary = tf.summary.merge_all()
@@ -185,16 +186,21 @@ def run_training(data, run_dir, resume_from=None):
                 sess, accuracy, predictions, images_placeholder, labels_placeholder,
                 (data['images_test'], data['labels_test']))
             print(f'Test accuracy {test_accuracy:g}')
+            final_step = sess.run(global_step)
             test_writer.add_summary(train_helpers.scalar_summary(accuracy=test_accuracy),
-                                    sess.run(global_step))
-            report_helpers.report_test_set(data, predicted, summary_writer,
-                                           sess.run(global_step))
-            report_helpers.write_weight_pictures(
-                summary_writer, sess.run(global_step),
+                                    final_step)
+
+            # What the model learned, for TensorBoard: the confusion matrix and
+            # guesses, the first layer's weights, and where the hidden layer
+            # places 1,000 test images
+            hidden, test_probabilities = sess.run([hidden_layer, probabilities], feed_dict={
+                images_placeholder: data['images_test'][:report_helpers.PROJECTOR_IMAGES]})
+            report_helpers.report_test_set(data, predicted, summary_writer, final_step,
+                                           os.path.basename(run_dir), test_probabilities)
+            report_helpers.write_pictures(
+                summary_writer, final_step,
                 layer1_weights=report_helpers.layer1_weights_picture(sess.run(layer1_weights)))
-            report_helpers.write_projector(run_dir, sess.run(hidden_layer, feed_dict={
-                images_placeholder: data['images_test'][:report_helpers.PROJECTOR_IMAGES]}),
-                data, predicted, 'hidden layer')
+            report_helpers.write_projector(run_dir, hidden, data, predicted, 'hidden layer')
         except KeyboardInterrupt:
             # Ctrl-C: save a checkpoint, print the command that resumes, exit 130
             train_helpers.save_and_stop(saver, sess, checkpoint_file, resume_command)

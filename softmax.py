@@ -146,7 +146,7 @@ def write_to_tensorboard(graph, accuracies, losses, test_accuracy, weights, clas
         train_writer.add_summary(train_helpers.scalar_summary(accuracy=train_accuracy), step)
     test_writer.add_summary(train_helpers.scalar_summary(accuracy=test_accuracy),
                             FLAGS.max_steps)
-    report_helpers.write_weight_pictures(
+    report_helpers.write_pictures(
         summary_writer, FLAGS.max_steps,
         class_templates=report_helpers.class_templates_picture(weights, classes))
     for writer in (summary_writer, train_writer, test_writer):

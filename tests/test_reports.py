@@ -85,6 +85,7 @@ def test_confusion_matrix_and_predictions_in_tensorboard(fc_run):
     for tag in ('confusion_matrix', 'test_predictions'):
         image = images[tag]
         assert image.height > 0 and image.width > 0
+        assert image.width <= 360  # the Images tab shows it at its real size: readable
         with Image.open(io.BytesIO(image.encoded_image_string)) as picture:
             assert picture.format == 'PNG'
             assert picture.size == (image.width, image.height)
