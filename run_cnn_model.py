@@ -136,9 +136,7 @@ def run_training(data, run_dir, resume_from=None):
         summary_writer.add_summary(train_helpers.hparams_summary(FLAGS, MODEL, run_dir))
         # The accuracy on each data set goes to a sub-folder of its own under
         # one tag, so TensorBoard draws them in one chart
-        train_writer = tf.summary.FileWriter(os.path.join(run_dir, 'train'))
-        validation_writer = tf.summary.FileWriter(os.path.join(run_dir, 'validation'))
-        test_writer = tf.summary.FileWriter(os.path.join(run_dir, 'test'))
+        train_writer, validation_writer, test_writer = train_helpers.data_set_writers(run_dir)
         try:
             # A resumed run starts mid-epoch, where the interrupted one stopped
             step = first_step = int(sess.run(global_step))

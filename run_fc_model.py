@@ -132,9 +132,7 @@ def run_training(data, run_dir, resume_from=None):
         summary_writer.add_summary(train_helpers.hparams_summary(FLAGS, MODEL, run_dir))
         # The accuracy on each data set goes to a sub-folder of its own under
         # one tag, so TensorBoard draws them in one chart
-        train_writer = tf.summary.FileWriter(os.path.join(run_dir, 'train'))
-        validation_writer = tf.summary.FileWriter(os.path.join(run_dir, 'validation'))
-        test_writer = tf.summary.FileWriter(os.path.join(run_dir, 'test'))
+        train_writer, validation_writer, test_writer = train_helpers.data_set_writers(run_dir)
         try:
             # Generate input data batches, from the step the run is at (0
             # unless resumed); the next batch is gathered while one trains

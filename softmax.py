@@ -9,7 +9,6 @@ images. Expect a test accuracy of about 25-30%: far better than the 10% of
 guessing, and far from what the networks of parts 2 and 3 reach.
 """
 
-import os
 import time
 
 import train_helpers  # first: it keeps TensorFlow's start-up notes off the terminal
@@ -137,8 +136,7 @@ def write_to_tensorboard(graph, accuracies, losses, test_accuracy, weights, clas
     run_dir = train_helpers.make_run_dir(FLAGS.train_dir,
                                          train_helpers.run_name(FLAGS, 'softmax'))
     summary_writer = tf.summary.FileWriter(run_dir, graph)
-    train_writer = tf.summary.FileWriter(os.path.join(run_dir, 'train'))
-    test_writer = tf.summary.FileWriter(os.path.join(run_dir, 'test'))
+    train_writer, test_writer = train_helpers.data_set_writers(run_dir, ('train', 'test'))
     summary_writer.add_summary(train_helpers.hparams_summary(FLAGS, 'softmax', run_dir))
     for step, loss_value in enumerate(losses):
         summary_writer.add_summary(train_helpers.scalar_summary(loss=loss_value), step)

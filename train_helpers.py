@@ -651,6 +651,16 @@ def scalar_summary(**values):
                              for tag, value in values.items()])
 
 
+def data_set_writers(run_dir, names=('train', 'validation', 'test')):
+    """One summary writer per data set, each in a sub-folder of the run folder.
+
+    Written under one tag, `accuracy`, their values land in one TensorBoard
+    chart with a line per data set, as the Keras TensorBoard callback does it,
+    and in the HParams table as `train.accuracy`, `validation.accuracy` and so on.
+    """
+    return [tf.summary.FileWriter(os.path.join(run_dir, name)) for name in names]
+
+
 def hparams_summary(flag_values, model, run_dir):
     """The run's hyper-parameters, for TensorBoard's HParams tab.
 

@@ -88,6 +88,16 @@ def drawn_tile(weights, scale):
     return np.repeat(np.repeat(pixels, scale, axis=0), scale, axis=1)
 
 
+def assert_tiles_drawn(drawn, images, indices, columns, scale, gap=4):
+    """Each listed image is drawn at its place in a grid of `columns`, `scale` times as large."""
+    size = images.shape[1] * scale
+    for index in indices:
+        row, col = divmod(index, columns)
+        top, left = gap + row * (size + gap), gap + col * (size + gap)
+        np.testing.assert_array_equal(drawn[top:top + size, left:left + size],
+                                      drawn_tile(images[index], scale), err_msg=str(index))
+
+
 def hparams_of(folder):
     """The hyper-parameters a run recorded for TensorBoard's HParams tab, as a dict."""
     found = [value for _, tag, value in read_events(folder)
@@ -278,11 +288,7 @@ def test_fc_first_layer_weights_as_pictures(fc_run):
     assert drawn.shape == (4 + 10 * 68, 4 + 12 * 68, 3)
     weights = tf.train.load_checkpoint(checkpoint_path(folder, 1100)).get_tensor(
         'Layer1/weights')
-    for unit in (0, 13, 119):
-        row, col = divmod(unit, 12)
-        tile = drawn[4 + row * 68:4 + row * 68 + 64, 4 + col * 68:4 + col * 68 + 64]
-        image = data_helpers.to_nhwc(weights[:, unit].reshape(1, -1))[0]
-        np.testing.assert_array_equal(tile, drawn_tile(image, 2))
+    assert_tiles_drawn(drawn, data_helpers.to_nhwc(weights.T), (0, 13, 119), columns=12, scale=2)
 
 
 def test_fc_projector_shows_the_hidden_layer_of_the_test_images(fc_run, cifar_dir):
@@ -437,10 +443,8 @@ def test_cnn_first_layer_filters_as_pictures(cnn_run):
     assert drawn.shape == (4 + 8 * 36, 4 + 8 * 36, 3)
     filters = tf.train.load_checkpoint(checkpoint_path(folder, 20)).get_tensor(
         'conv1/filters')
-    for index in (0, 9, 63):
-        row, col = divmod(index, 8)
-        tile = drawn[4 + row * 36:4 + row * 36 + 32, 4 + col * 36:4 + col * 36 + 32]
-        np.testing.assert_array_equal(tile, drawn_tile(filters[:, :, :, index], 8))
+    assert_tiles_drawn(drawn, np.transpose(filters, (3, 0, 1, 2)), (0, 9, 63), columns=8,
+                       scale=8)
 
 
 def test_restore_detects_the_cnn_and_repeats_its_test_accuracy(run, cnn_run, cifar_dir):
