@@ -5,8 +5,9 @@
 The graph comes from the four functions of `cnn_model.py`. Every epoch goes
 through the training set once in shuffled minibatches; every 10 epochs the
 cost and the accuracy on the training and validation sets are printed. The
-run logs to its own folder `train_dir/YYYYmmdd-HHMMSS/` (cost per epoch, loss,
-accuracy, logits) and saves a checkpoint there after every epoch.
+run logs to its own folder `train_dir/YYYYmmdd-HHMMSS_cnn_.../` (cost, loss,
+accuracy, logits, what the model learned) and saves a checkpoint there after
+every epoch.
 """
 
 import os
@@ -136,7 +137,7 @@ def run_training(data, run_dir, resume_from=None):
         summary_writer.add_summary(train_helpers.hparams_summary(FLAGS, MODEL, run_dir))
         # The accuracy on each data set goes to a sub-folder of its own under
         # one tag, so TensorBoard draws them in one chart
-        train_writer, validation_writer, test_writer = train_helpers.data_set_writers(run_dir)
+        train_writer, validation_writer = train_helpers.data_set_writers(run_dir)
         try:
             # A resumed run starts mid-epoch, where the interrupted one stopped
             step = first_step = int(sess.run(global_step))
@@ -215,8 +216,19 @@ def run_training(data, run_dir, resume_from=None):
                 (data['images_test'], data['labels_test']))
             print(f'Train Accuracy: {train_accuracy:g}')
             print(f'Test Accuracy: {test_accuracy:g}')
+            # The final values for TensorBoard (without --validation_size the
+            # published "validation" set is the test set)
+            if FLAGS.validation_size:
+                validation_accuracy, _ = train_helpers.do_eval(
+                    sess, accuracy, predictions, images_placeholder, labels_placeholder,
+                    validation_set)
+            else:
+                validation_accuracy = test_accuracy
             train_writer.add_summary(train_helpers.scalar_summary(accuracy=train_accuracy), step)
-            test_writer.add_summary(train_helpers.scalar_summary(accuracy=test_accuracy), step)
+            validation_writer.add_summary(
+                train_helpers.scalar_summary(accuracy=validation_accuracy), step)
+            summary_writer.add_summary(
+                train_helpers.scalar_summary(test_accuracy=test_accuracy), step)
 
             # What the model learned, for TensorBoard: the confusion matrix and
             # guesses, the first layer's filters, and where the 4,096 features
@@ -234,7 +246,7 @@ def run_training(data, run_dir, resume_from=None):
             # Ctrl-C: save a checkpoint, print the command that resumes, exit 130
             train_helpers.save_and_stop(saver, sess, checkpoint_file, resume_command)
         finally:
-            for writer in (summary_writer, train_writer, validation_writer, test_writer):
+            for writer in (summary_writer, train_writer, validation_writer):
                 writer.close()
     return train_seconds, step - first_step
 

@@ -3,7 +3,7 @@
     python run_fc_model.py --learning_rate 0.001 --max_steps 2000
 
 The graph comes from the four functions of `two_layer_fc.py`. Each run logs to
-its own folder `train_dir/YYYYmmdd-HHMMSS/`, so TensorBoard shows runs side by
+its own folder `train_dir/YYYYmmdd-HHMMSS_fc_.../`, so TensorBoard shows runs side by
 side (`tensorboard --logdir=tf_logs`); checkpoints are saved there every 1,000
 steps and at the end, for `restore_model.py` and for `--resume`.
 """
@@ -132,7 +132,7 @@ def run_training(data, run_dir, resume_from=None):
         summary_writer.add_summary(train_helpers.hparams_summary(FLAGS, MODEL, run_dir))
         # The accuracy on each data set goes to a sub-folder of its own under
         # one tag, so TensorBoard draws them in one chart
-        train_writer, validation_writer, test_writer = train_helpers.data_set_writers(run_dir)
+        train_writer, validation_writer = train_helpers.data_set_writers(run_dir)
         try:
             # Generate input data batches, from the step the run is at (0
             # unless resumed); the next batch is gathered while one trains
@@ -185,8 +185,8 @@ def run_training(data, run_dir, resume_from=None):
                 (data['images_test'], data['labels_test']))
             print(f'Test accuracy {test_accuracy:g}')
             final_step = sess.run(global_step)
-            test_writer.add_summary(train_helpers.scalar_summary(accuracy=test_accuracy),
-                                    final_step)
+            summary_writer.add_summary(
+                train_helpers.scalar_summary(test_accuracy=test_accuracy), final_step)
 
             # What the model learned, for TensorBoard: the confusion matrix and
             # guesses, the first layer's weights, and where the hidden layer
@@ -203,7 +203,7 @@ def run_training(data, run_dir, resume_from=None):
             # Ctrl-C: save a checkpoint, print the command that resumes, exit 130
             train_helpers.save_and_stop(saver, sess, checkpoint_file, resume_command)
         finally:
-            for writer in (summary_writer, train_writer, validation_writer, test_writer):
+            for writer in (summary_writer, train_writer, validation_writer):
                 writer.close()
     return train_seconds, max(0, FLAGS.max_steps - first_step)
 
@@ -223,8 +223,8 @@ def main(argv):
     data = data_helpers.load_data(FLAGS.data_dir, FLAGS.validation_size)
     train_helpers.check_batch_size(FLAGS.batch_size, len(data['labels_train']))
 
-    # Put logs for each run in a separate folder, train_dir/YYYYmmdd-HHMMSS/,
-    # claimed while this process trains in it
+    # Put logs for each run in a separate folder, train_dir/YYYYmmdd-HHMMSS_fc_...
+    # (the flags you changed), claimed while this process trains in it
     run_dir = train_helpers.prepare_run_dir(FLAGS, MODEL, data, run_dir)
     with train_helpers.lock_run_dir(run_dir):
         train_seconds, steps = run_training(data, run_dir, resume_from)

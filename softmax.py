@@ -130,24 +130,24 @@ def write_to_tensorboard(graph, accuracies, losses, test_accuracy, weights, clas
     """Writes the finished run to a run folder in --train_dir, for TensorBoard.
 
     The folder gets the graph, the hyper-parameters, the loss of every step,
-    the training and test accuracy (in train/ and test/, so that they share a
-    chart) and the class templates: each class's 3,072 weights as a picture.
+    the training accuracy (in train/, as the runners write it), the test
+    accuracy and the class templates: each class's 3,072 weights as a picture.
     """
     run_dir = train_helpers.make_run_dir(FLAGS.train_dir,
                                          train_helpers.run_name(FLAGS, 'softmax'))
     summary_writer = tf.summary.FileWriter(run_dir, graph)
-    train_writer, test_writer = train_helpers.data_set_writers(run_dir, ('train', 'test'))
+    (train_writer,) = train_helpers.data_set_writers(run_dir, ('train',))
     summary_writer.add_summary(train_helpers.hparams_summary(FLAGS, 'softmax', run_dir))
     for step, loss_value in enumerate(losses):
         summary_writer.add_summary(train_helpers.scalar_summary(loss=loss_value), step)
     for step, train_accuracy in accuracies:
         train_writer.add_summary(train_helpers.scalar_summary(accuracy=train_accuracy), step)
-    test_writer.add_summary(train_helpers.scalar_summary(accuracy=test_accuracy),
-                            FLAGS.max_steps)
+    summary_writer.add_summary(train_helpers.scalar_summary(test_accuracy=test_accuracy),
+                               FLAGS.max_steps)
     report_helpers.write_pictures(
         summary_writer, FLAGS.max_steps,
         class_templates=report_helpers.class_templates_picture(weights, classes))
-    for writer in (summary_writer, train_writer, test_writer):
+    for writer in (summary_writer, train_writer):
         writer.close()
 
 

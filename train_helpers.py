@@ -7,9 +7,9 @@ name:
 
 * flags: parsing with a clear message for typos, printing `Parameters:`, and
   checking values before any data is loaded;
-* run folders: one `train_dir/YYYYmmdd-HHMMSS/` per run with its parameters,
-  summaries and checkpoints, so runs never overwrite each other, and a lock
-  so that no two processes train into one;
+* run folders: one `train_dir/YYYYmmdd-HHMMSS_model_flags/` per run with its
+  parameters, summaries and checkpoints, so runs never overwrite each other,
+  and a lock so that no two processes train into one;
 * checkpoints: finding the one `--resume` continues, and clear messages when
   one cannot be restored, the disk is full, the loss diverges or Ctrl-C stops
   the run;
@@ -651,12 +651,12 @@ def scalar_summary(**values):
                              for tag, value in values.items()])
 
 
-def data_set_writers(run_dir, names=('train', 'validation', 'test')):
+def data_set_writers(run_dir, names=('train', 'validation')):
     """One summary writer per data set, each in a sub-folder of the run folder.
 
     Written under one tag, `accuracy`, their values land in one TensorBoard
     chart with a line per data set, as the Keras TensorBoard callback does it,
-    and in the HParams table as `train.accuracy`, `validation.accuracy` and so on.
+    and in the HParams table as `train.accuracy` and `validation.accuracy`.
     """
     return [tf.summary.FileWriter(os.path.join(run_dir, name)) for name in names]
 

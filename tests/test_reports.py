@@ -241,8 +241,10 @@ def test_cnn_validation_size(run, cifar_dir, tmp_path, evaluated):
     assert len(lines_starting(out, 'Cost after epoch')) == 1
     validation, test = held_out_images(cifar_dir, 50)
     sizes = [len(images) for images in evaluated]
-    # Epoch 0: training set, then the held-out images; at the end: training, then test.
-    assert sizes == [450, 50, 450, TEST_IMAGES]
+    # Epoch 0: training set, then the held-out images; at the end: training, test, and the
+    # held-out images once more for TensorBoard's final validation accuracy.
+    assert sizes == [450, 50, 450, TEST_IMAGES, 50]
+    np.testing.assert_array_equal(evaluated[4], data_helpers.to_nhwc(validation))
     np.testing.assert_array_equal(evaluated[1], data_helpers.to_nhwc(validation))
     np.testing.assert_array_equal(evaluated[3], data_helpers.to_nhwc(test))
     assert sum(size == TEST_IMAGES for size in sizes) == 1

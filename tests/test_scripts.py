@@ -157,8 +157,8 @@ def test_softmax_with_train_dir_goes_to_tensorboard(run, cifar_dir, tmp_path):
                                   'max_steps': 200, 'seed': 1}
     assert [step for step, _ in scalars(folder, 'loss')] == list(range(200))
     assert [step for step, _ in scalars(os.path.join(folder, 'train'), 'accuracy')] == [0, 100]
-    (test,) = scalars(os.path.join(folder, 'test'), 'accuracy')
-    assert test[1] == pytest.approx(float(line_value(out, 'Test accuracy ')), abs=1e-6)
+    (test,) = scalars(folder, 'test_accuracy')
+    assert test == (200, pytest.approx(float(line_value(out, 'Test accuracy ')), abs=1e-6))
     assert any(event.graph_def for path in glob.glob(os.path.join(folder, 'events.*'))
                for event in tf.train.summary_iterator(path))
 
@@ -262,7 +262,7 @@ def test_fc_run_folder_says_what_the_run_was(fc_run):
 
 
 def test_fc_hparams_and_accuracy_for_tensorboard(fc_run):
-    """HParams: the model and its flags; train/ and test/ hold the printed accuracies."""
+    """HParams: the model and its flags; train/ 'accuracy' and test_accuracy as printed."""
     train_dir, out = fc_run
     folder = run_folder(train_dir)
     assert hparams_of(folder) == {
@@ -274,7 +274,7 @@ def test_fc_hparams_and_accuracy_for_tensorboard(fc_run):
     assert [step for step, _ in train] == [step for step, _ in printed]
     for (_, logged), (_, shown) in zip(train, printed, strict=True):
         assert f'{logged:g}' == f'{shown:g}'
-    (test,) = scalars(os.path.join(folder, 'test'), 'accuracy')
+    (test,) = scalars(folder, 'test_accuracy')
     assert test[0] == 1100
     assert test[1] == pytest.approx(float(line_value(out, 'Test accuracy ')), abs=1e-6)
     assert scalars(os.path.join(folder, 'validation'), 'accuracy') == []  # no held-out set
@@ -413,7 +413,10 @@ def test_cnn_checkpoint_per_epoch_and_summaries(cnn_run):
 
 
 def test_cnn_accuracy_charts_share_the_step_axis(cnn_run):
-    """train/ and validation/ 'accuracy' at the printed epoch's last step; test/ at the end."""
+    """train/ and validation/ 'accuracy' at the printed epochs' and the last step; the test too.
+
+    Everything on the global step: epoch 0 ends at step 10, the run at step 20.
+    """
     train_dir, out = cnn_run
     folder = run_folder(train_dir)
     assert re.fullmatch(r'\d{8}-\d{6}_cnn_batch_size=50_epochs=2_seed=1',
@@ -424,14 +427,17 @@ def test_cnn_accuracy_charts_share_the_step_axis(cnn_run):
     numbers = re.search(r'^Cost after epoch 0: \S+, train accuracy: (\S+), '
                         r'validation accuracy: (\S+)$', out, re.MULTILINE).groups()
     train = scalars(os.path.join(folder, 'train'), 'accuracy')
-    (validation,) = scalars(os.path.join(folder, 'validation'), 'accuracy')
-    (test,) = scalars(os.path.join(folder, 'test'), 'accuracy')
-    assert [step for step, _ in train] == [10, 20]
-    assert validation[0] == 10 and test[0] == 20
+    validation = scalars(os.path.join(folder, 'validation'), 'accuracy')
+    (test,) = scalars(folder, 'test_accuracy')
+    assert [step for step, _ in train] == [step for step, _ in validation] == [10, 20]
+    assert test[0] == 20
     assert train[0][1] == pytest.approx(float(numbers[0]), abs=1e-6)
-    assert validation[1] == pytest.approx(float(numbers[1]), abs=1e-6)
-    assert train[1][1] == pytest.approx(float(line_value(out, 'Train Accuracy: ')), abs=1e-6)
-    assert test[1] == pytest.approx(float(line_value(out, 'Test Accuracy: ')), abs=1e-6)
+    assert validation[0][1] == pytest.approx(float(numbers[1]), abs=1e-6)
+    train_accuracy, test_accuracy = (float(line_value(out, prefix))
+                                     for prefix in ('Train Accuracy: ', 'Test Accuracy: '))
+    assert train[1][1] == pytest.approx(train_accuracy, abs=1e-6)
+    # Without --validation_size the published "validation" set is the test set.
+    assert validation[1][1] == test[1] == pytest.approx(test_accuracy, abs=1e-6)
     assert all(not tag.startswith(('epoch_', 'validation_')) for _, tag, _ in read_events(folder))
 
 
@@ -445,6 +451,22 @@ def test_cnn_first_layer_filters_as_pictures(cnn_run):
         'conv1/filters')
     assert_tiles_drawn(drawn, np.transpose(filters, (3, 0, 1, 2)), (0, 9, 63), columns=8,
                        scale=8)
+
+
+def test_cnn_projector_shows_the_features_of_the_test_images(cnn_run):
+    """The CNN's Projector embedding: the 4,096 features its last layer sees, per test image."""
+    train_dir, _ = cnn_run
+    folder = run_folder(train_dir)
+    config = projector.ProjectorConfig()
+    with open(os.path.join(folder, 'projector_config.pbtxt')) as f:
+        text_format.Parse(f.read(), config)
+    (embedding,) = config.embeddings
+    assert embedding.tensor_name == '4,096 features'
+    features = np.loadtxt(os.path.join(folder, embedding.tensor_path), delimiter='\t')
+    assert features.shape == (100, 4096)
+    assert (features >= 0).all() and features.any()  # after ReLU and max-pooling
+    assert os.path.isfile(os.path.join(folder, embedding.metadata_path))
+    assert os.path.isfile(os.path.join(folder, embedding.sprite.image_path))
 
 
 def test_restore_detects_the_cnn_and_repeats_its_test_accuracy(run, cnn_run, cifar_dir):
