@@ -133,12 +133,37 @@ def subtract_mean(pixels, mean_image, rows_per_block=1000):
     return images
 
 
+class BatchUnpickler(pickle.Unpickler):
+    """Unpickles what a CIFAR-10 batch holds, and nothing that can run code.
+
+    A pickle names the functions that rebuild its objects, and a hostile one
+    can name any function (`os.system`, say), which plain `pickle.load` calls.
+    The batches hold dicts, lists, strings, numbers and one numpy array, which
+    need numpy's array rebuilding (and, in a file written by Python 3, the
+    function that turns text into bytes): any other name is refused before
+    anything is called.
+    """
+
+    ALLOWED = {('numpy.core.multiarray', '_reconstruct'),   # as NumPy 1 wrote it
+               ('numpy._core.multiarray', '_reconstruct'),  # as NumPy 2 writes it
+               ('numpy', 'ndarray'), ('numpy', 'dtype'),
+               ('_codecs', 'encode')}  # Python 3 rebuilds bytes with it: text to bytes
+
+    def find_class(self, module, name):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(
+            f'it asks to run {module}.{name}, which no CIFAR-10 batch does (nothing of it '
+            'was run)')
+
+
 def read_batch(path):
     """Reads one CIFAR-10 batch file.
 
     The files are Python 2 pickles: their byte strings only load with an
     explicit `encoding`. With 'bytes' the pixel data goes straight into the
     numpy array (with 'latin1' it would make a detour through a text string).
+    `BatchUnpickler` reads them, so a hostile file cannot run code.
 
     Args:
         path: the batch file.
@@ -166,7 +191,7 @@ def read_batch(path):
             'test_batch.')
     try:
         with open(path, 'rb') as f:
-            batch = pickle.load(f, encoding='bytes')
+            batch = BatchUnpickler(f, encoding='bytes').load()
     except Exception as error:  # noqa: BLE001 (unpickling garbage raises nearly anything)
         fail('is not a CIFAR-10 batch file: it cannot be read as a pickle '
              f'({type(error).__name__}: {error})')
@@ -178,8 +203,11 @@ def read_batch(path):
         if key not in batch:
             fail("has no '{}' entry (it has: {})".format(key, ', '.join(map(str, batch))))
 
-    pixels = np.asarray(batch['data'])
-    labels = np.asarray(batch['labels'])
+    try:
+        pixels = np.asarray(batch['data'])
+        labels = np.asarray(batch['labels'])
+    except ValueError as error:  # rows or labels of uneven lengths
+        fail(f'has image data or labels that are not a regular table ({error})')
     if pixels.ndim != 2 or pixels.shape[1] != IMAGE_PIXELS:
         fail(f'has image data of shape {pixels.shape}, expected N x {IMAGE_PIXELS} '
              '(one 32x32x3 image a row)')

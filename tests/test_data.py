@@ -498,6 +498,13 @@ def _count_mismatch(path):
     _write(path, cifar_files.batch_bytes(pixels, labels[:-1]))
 
 
+def _ragged_data(path):
+    pixels, labels = _pixels_and_labels()
+    rows = [row.tolist() for row in pixels[:2]]  # plain ints, as a list in a pickle holds
+    _write(path, cifar_files.python3_pickle({'data': [rows[0], rows[1][:10]],
+                                             'labels': labels[:2]}))
+
+
 DAMAGES = {
     'missing-file': (os.remove, 'missing'),
     'not-a-pickle': (_random_bytes, 'pickle'),
@@ -507,6 +514,7 @@ DAMAGES = {
     'wrong-columns': (_wrong_columns, '3072'),
     'labels-out-of-range': (_bad_labels, '0-9'),
     'count-mismatch': (_count_mismatch, '99 labels'),
+    'ragged-data': (_ragged_data, 'not a regular table'),
 }
 
 
@@ -537,3 +545,31 @@ def test_script_reports_damaged_file_without_traceback(damaged_copy, run):
     assert 'Error:' in err
     assert 'test_batch' in err
     assert 'Traceback' not in err
+
+
+class _RunsCode:
+    """Pickled, it asks the unpickler to call os.mkdir(folder): code from the file."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def __reduce__(self):
+        return os.mkdir, (self.folder,)
+
+
+def test_a_batch_file_that_would_run_code_is_refused_unrun(damaged_copy, tmp_path, run):
+    """A test_batch whose pickle calls a function: refused, named, and the function never ran."""
+    marker = str(tmp_path / 'the-file-ran-code')
+    path = os.path.join(damaged_copy, 'test_batch')
+    pixels, labels = _pixels_and_labels()
+    _write(path, cifar_files.python3_pickle({'data': pixels, 'labels': labels,
+                                             'filenames': _RunsCode(marker)}))
+    with pytest.raises(DataError) as error:
+        data_helpers.load_data(str(damaged_copy))
+    assert path in str(error.value) and 'mkdir' in str(error.value)
+    code, out, err = run(softmax, '--data_dir', str(damaged_copy))
+    assert code == 1 and 'Traceback' not in err
+    assert path in err and 'nothing of it was run' in err
+    assert 'Step' not in out
+    assert not os.path.exists(marker)
+
