@@ -564,7 +564,10 @@ def extract(archive, data_dir):
     print(f'Extracting {archive}')
     try:
         with tarfile.open(archive, 'r:gz') as tar:
-            tar.extractall(staging, filter='data')
+            members = checked_members(tar, archive)
+            # Python's own check as well, where it has one (3.10.12, 3.11.4 and later)
+            safety = {'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}
+            tar.extractall(staging, members=members, **safety)
         unpacked = os.path.join(staging, DATA_FOLDER)
         missing = [name for name in TRAIN_FILES + [TEST_FILE]
                    if not os.path.isfile(os.path.join(unpacked, name))]
@@ -582,6 +585,34 @@ def extract(archive, data_dir):
                         f'{error.strerror or error}.') from None
     finally:
         remove_quietly(staging)
+
+
+def checked_members(tar, archive):
+    """The archive's members, once each is known to unpack inside the target folder.
+
+    The official archive holds plain files and folders below
+    `cifar-10-batches-py/`. A link, a device, an absolute path, a `..` or a
+    set-user-id bit could write or run something outside it, on Pythons whose
+    `tarfile` has no extraction filter too, so any of them is refused.
+
+    Raises:
+        DataError: naming the archive and the member.
+    """
+    members = tar.getmembers()
+    for member in members:
+        parts = member.name.replace('\\', '/').split('/')
+        if not (member.isfile() or member.isdir()):
+            problem = 'is a link or a special file'
+        elif member.name.startswith(('/', '\\')) or '..' in parts or ':' in parts[0]:
+            problem = 'would be written outside the data folder'
+        elif member.mode & 0o7000:
+            problem = 'asks for special permissions'
+        else:
+            continue
+        raise DataError(f'{archive} holds {member.name!r}, which {problem}; the CIFAR-10 '
+                        'archive holds only plain files. It is not the official archive: '
+                        f'delete it and get {ARCHIVE_NAME} from {CIFAR10_PAGE}.')
+    return members
 
 
 def md5_of_file(path):

@@ -14,6 +14,7 @@ import os
 import shutil
 import socket
 import struct
+import tarfile
 import threading
 
 import cifar_files
@@ -420,6 +421,48 @@ def test_archive_beside_the_data_folder_is_used(served, fetch, monkeypatch, caps
     assert data['images_train'].shape == (50, 3072)
     assert sorted(os.listdir(parent)) == sorted([data_helpers.ARCHIVE_NAME,
                                                  data_helpers.DATA_FOLDER])
+
+
+def hostile_archive(path, how, outside):
+    """A cifar-10-python.tar.gz that also tries to write `outside` (or link to it)."""
+    source = cifar_files.write_dataset(path + '.src')
+    with tarfile.open(path, 'w:gz') as tar:
+        tar.add(source, arcname='cifar-10-batches-py')
+        if how == 'symlink':
+            link = tarfile.TarInfo('cifar-10-batches-py/readme')
+            link.type, link.linkname = tarfile.SYMTYPE, outside
+            tar.addfile(link)
+        else:
+            name = ('../' * 12 + outside.lstrip('/')) if how == 'dot-dot' else outside
+            payload = tarfile.TarInfo(name)
+            payload.size = 5
+            tar.addfile(payload, io.BytesIO(b'owned'))
+    return path
+
+
+@pytest.mark.parametrize('how', ['symlink', 'dot-dot', 'absolute'])
+def test_hostile_archive_is_refused_even_without_tar_filters(fetch, tmp_path, monkeypatch, how):
+    """Links, '..' and absolute paths are refused by the suite's own check, on any Python."""
+    monkeypatch.delattr(tarfile, 'data_filter', raising=False)  # as on Python 3.11.2
+    parent, data_dir, _ = fetch
+    outside = str(tmp_path / 'outside' / 'owned.txt')
+    local = hostile_archive(os.path.join(parent, data_helpers.ARCHIVE_NAME), how, outside)
+    monkeypatch.setattr(data_helpers, 'CIFAR10_MD5', md5_of(local))
+    with pytest.raises(DataError) as error:
+        data_helpers.load_data(data_dir)
+    assert local in str(error.value) and 'not the official archive' in str(error.value)
+    assert not os.path.lexists(outside)
+    assert not os.path.exists(data_dir) and not os.path.exists(data_dir + '.partial')
+
+
+def test_archive_unpacks_on_a_python_without_tar_filters(served, fetch, monkeypatch):
+    """The genuine archive unpacks where tarfile has no filter= (Python before 3.11.4)."""
+    monkeypatch.delattr(tarfile, 'data_filter', raising=False)
+    _, archive, md5 = served
+    parent, data_dir, _ = fetch
+    monkeypatch.setattr(data_helpers, 'CIFAR10_MD5', md5)
+    shutil.copy(archive, os.path.join(parent, data_helpers.ARCHIVE_NAME))
+    assert data_helpers.load_data(data_dir)['images_train'].shape == (50, 3072)
 
 
 @pytest.mark.parametrize('md5_matches', [False, True], ids=['md5-differs', 'md5-matches'])
