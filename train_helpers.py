@@ -196,6 +196,9 @@ def check_flags(flag_values, positive=(), non_negative=(), rates=()):
             problems.append(f'--{name} is {value}; it must be a finite number')
         elif name in positive and value <= 0:
             problems.append(f'--{name} is {value}; it must be greater than 0')
+        elif name in positive and isinstance(value, float) and np.float32(value) == 0:
+            problems.append(f'--{name} is {value}; that is 0 as the 32-bit float TensorFlow '
+                            'computes with, so nothing would change: use at least 1e-38')
         elif name in non_negative and value < 0:
             problems.append(f'--{name} is {value}; it must be 0 or more')
         elif name in rates and not 0 <= value < 1:
@@ -433,10 +436,34 @@ def find_resume_checkpoint(flag_values, model):
                         f'{MODEL_NAMES[model]} to resume from. Start a new run without '
                         '--resume.')
     run_dir = run_dir_of(checkpoint)
+    newer = newer_runs_without_checkpoint(flag_values.train_dir, model,
+                                          os.path.getmtime(checkpoint + '.index'))
+    if newer:
+        raise UserError(
+            f'--resume: the newest run of {MODEL_NAMES[model]} in {flag_values.train_dir}, '
+            f'{newer[-1]}, stopped before its first checkpoint, so it cannot be resumed. '
+            f'Start it again without --resume; or, to continue the run before it '
+            f'({run_dir}), move {newer[-1]} out of {flag_values.train_dir} first.')
     check_not_in_use(run_dir)
     resume_flags(flag_values, run_dir)
     print(f'Resuming from {checkpoint}')
     return run_dir, checkpoint
+
+
+def newer_runs_without_checkpoint(train_dir, model, since):
+    """The run folders of `model` started after `since` that hold no checkpoint, oldest first."""
+    found = []
+    for name in sorted(os.listdir(train_dir)):
+        folder = os.path.join(train_dir, name)
+        params = os.path.join(folder, PARAMS_FILE)
+        try:
+            if (os.path.getmtime(params) <= since or load_run_params(folder).get('model') != model
+                    or latest_checkpoint(folder) is not None):
+                continue
+        except (OSError, ValueError):
+            continue  # not a run folder, or one this check cannot read
+        found.append((os.path.getmtime(params), folder))
+    return [folder for _, folder in sorted(found)]
 
 
 def resume_command(script, flag_values):

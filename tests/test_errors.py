@@ -97,6 +97,8 @@ def fc_checkpoint(cifar_dir, tmp_path_factory):
     (run_fc_model, ['--hidden1', '0'], '--hidden1 is 0; it must be greater than 0'),
     (run_fc_model, ['--learning_rate', '0'], '--learning_rate is 0.0; it must be greater than 0'),
     (run_fc_model, ['--learning_rate', 'nan'], '--learning_rate is nan; it must be a finite'),
+    (run_fc_model, ['--learning_rate', '1e-300'], '--learning_rate is 1e-300; that is 0 as'),
+    (softmax, ['--learning_rate', '1e-46'], 'use at least 1e-38'),
     (run_fc_model, ['--reg_constant', '-0.5'], '--reg_constant is -0.5; it must be 0 or more'),
     (run_cnn_model, ['--epochs', '0'], '--epochs is 0; it must be greater than 0'),
     (run_cnn_model, ['--dropout_rate', '1'],
@@ -542,6 +544,30 @@ def test_resume_on_other_data_is_refused(run, cifar_dir, tmp_path):
                          '--resume', '--max_steps', '200')
     assert_user_error(code, err, '500 images', '300', 'same --data_dir')
     assert 'Step' not in out
+
+
+def test_resume_refuses_to_continue_an_older_run_than_the_newest(run, cifar_dir, tmp_path):
+    """The newest run died before its first checkpoint: --resume says so, not an older run."""
+    train_dir = str(tmp_path / 'logs')
+    short_fc_run(run, cifar_dir, train_dir)
+    time.sleep(0.05)  # file times must tell the two runs apart
+    code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                       '--learning_rate', '1e30', '--batch_size', '50')
+    assert code == 1 and 'No checkpoint had been saved' in err
+    (older,) = [folder for folder in run_folders(train_dir) if checkpoint_steps(folder)]
+    (newest,) = [folder for folder in run_folders(train_dir) if folder != older]
+    before = files_of(train_dir)
+    code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--resume', '--max_steps', '200')
+    assert_user_error(code, err, newest, 'before its first checkpoint', older,
+                      'without --resume')
+    assert 'Step' not in out and 'Test accuracy' not in out
+    assert files_of(train_dir) == before
+    shutil.move(newest, str(tmp_path / 'elsewhere'))  # as the message suggests
+    code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--resume', '--max_steps', '200')
+    assert code == 0, err
+    assert checkpoint_steps(older) == [100, 200]
 
 
 def test_resume_without_checkpoint(run, no_data, tmp_path):
