@@ -307,10 +307,34 @@ def prepare_run_dir(flag_values, model, data, run_dir=None):
                 f'The run in {run_dir} was trained on {trained_on:,} images, but '
                 f'{params["data_dir"]} gives {params["train_images"]:,}. Resume it with the '
                 'same --data_dir and --validation_size.')
-    with open(os.path.join(run_dir, PARAMS_FILE), 'w') as f:
-        json.dump(params, f, indent=2, sort_keys=True)
+    write_atomically(os.path.join(run_dir, PARAMS_FILE),
+                     json.dumps(params, indent=2, sort_keys=True))
     os.makedirs(os.path.join(run_dir, CHECKPOINT_FOLDER), exist_ok=True)
     return run_dir
+
+
+def write_atomically(path, text):
+    """Writes a file whole or not at all: a temporary file beside it, then a rename.
+
+    A crash or a full disk leaves the earlier file as it was, never an empty
+    one; and a link in its place is refused rather than written through.
+
+    Raises:
+        UserError: the file is a link, or cannot be written.
+    """
+    if os.path.islink(path):
+        raise UserError(f'{path} is a link; the suite writes its own files only, not through '
+                        'links. Remove the link, then run again.')
+    temporary = f'{path}.{os.getpid()}.tmp'
+    try:
+        with open(temporary, 'x') as f:
+            f.write(text)
+        os.replace(temporary, path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise UserError(f'Cannot write {path}: {error.strerror or error}. '
+                        'Free some disk space or fix the folder, then run again.') from None
 
 
 def run_name(flag_values, model):
@@ -351,12 +375,30 @@ def make_run_dir(train_dir, name=''):
 
 
 def load_run_params(run_dir):
-    """Reads the parameters a run was started with ({} when there are none)."""
+    """Reads the parameters a run was started with ({} when there are none).
+
+    Raises:
+        UserError: the file is a link, or not a dict of settings.
+    """
     path = os.path.join(run_dir, PARAMS_FILE)
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         return {}
-    with open(path) as f:
-        return json.load(f)
+    problem = None
+    if os.path.islink(path) or not os.path.isfile(path):
+        problem = 'is a link or not a file'
+    else:
+        try:
+            with open(path) as f:
+                params = json.load(f)
+        except (OSError, ValueError) as error:
+            problem = f'cannot be read ({error})'
+        else:
+            if not isinstance(params, dict):
+                problem = 'does not hold the settings of a run'
+    if problem:
+        raise UserError(f'{path} {problem}: the run in {run_dir} cannot be continued. Start '
+                        'a new run, or move that folder out of the way.')
+    return params
 
 
 def run_dir_of(checkpoint):
@@ -460,7 +502,7 @@ def newer_runs_without_checkpoint(train_dir, model, since):
             if (os.path.getmtime(params) <= since or load_run_params(folder).get('model') != model
                     or latest_checkpoint(folder) is not None):
                 continue
-        except (OSError, ValueError):
+        except (OSError, ValueError, UserError):
             continue  # not a run folder, or one this check cannot read
         found.append((os.path.getmtime(params), folder))
     return [folder for _, folder in sorted(found)]
@@ -485,7 +527,10 @@ def model_of(variables):
 
 def checkpoint_model(checkpoint):
     """The model of a checkpoint: from its run's parameters, else from its variables."""
-    model = load_run_params(run_dir_of(checkpoint)).get('model')
+    try:
+        model = load_run_params(run_dir_of(checkpoint)).get('model')
+    except UserError:
+        model = None  # a damaged params.json: the variables still tell
     if model is None:
         try:
             model = model_of(dict(tf.train.list_variables(checkpoint)))
@@ -572,16 +617,26 @@ def check_finite(loss_value, step, run_dir=None):
 def lock_run_dir(run_dir):
     """Claims the run folder while this process trains in it.
 
-    A file `.training` holds the process id; `--resume` refuses a run whose
-    process is still alive. The file is removed however training ends.
+    A file `.training`, created only if there is none, holds the process id
+    and start time; `--resume` refuses a run whose process is still alive. A
+    lock whose process is gone is taken over. The file is removed however
+    training ends.
 
     Raises:
         UserError: another process that is still running holds the folder.
     """
     check_not_in_use(run_dir)
     lock = os.path.join(run_dir, LOCK_FILE)
-    with open(lock, 'w') as f:
-        f.write(str(os.getpid()))  # a lock left by a killed process is taken over
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(lock)  # free, or left by a process that is gone
+    try:
+        with open(lock, 'x') as f:
+            f.write(f'{os.getpid()} {process_start(os.getpid())}')
+    except FileExistsError:
+        raise UserError(f'Another process claimed the run in {run_dir} at this very moment '
+                        f'(see {lock}). Wait for it to end.') from None
+    except OSError as error:
+        raise UserError(f'Cannot write {lock}: {error.strerror or error}.') from None
     try:
         yield
     finally:
@@ -595,21 +650,32 @@ def check_not_in_use(run_dir):
     Raises:
         UserError: naming the process.
     """
-    try:
-        with open(os.path.join(run_dir, LOCK_FILE)) as f:
-            holder = int(f.read())
-    except (FileNotFoundError, ValueError):
+    lock = os.path.join(run_dir, LOCK_FILE)
+    if not os.path.lexists(lock):
         return  # free
-    if holder != os.getpid() and process_is_running(holder):
-        raise UserError(
-            f'The run in {run_dir} is being trained by another process (pid {holder}). '
-            'Wait for it to end, or stop it, before resuming.')
+    if os.path.islink(lock) or not os.path.isfile(lock):
+        raise UserError(f'{lock} is not a lock file of this suite (a folder, a link or a '
+                        'special file). Remove it, then run again.')
+    try:
+        with open(lock) as f:
+            holder, *start = f.read(64).split()
+        holder = int(holder)
+    except (OSError, ValueError):
+        return  # an empty or damaged lock: no process can be holding it
+    if holder == os.getpid() or not process_is_running(holder):
+        return
+    if start and process_start(holder) not in (None, start[0]):
+        return  # the id now belongs to another process: the holder is gone
+    raise UserError(
+        f'The run in {run_dir} is being trained by another process (pid {holder}, as its '
+        f'lock {lock} says). Wait for it to end, or stop it, before resuming; if no '
+        'training is running, remove that file.')
 
 
 def process_is_running(pid):
     """Whether a process with this id exists (never checked on Windows)."""
-    if os.name != 'posix':
-        return False  # there, signal 0 would send a Ctrl-C instead
+    if os.name != 'posix' or not 0 < pid < 2 ** 22:
+        return False  # Windows: signal 0 would send a Ctrl-C; no process has such an id
     try:
         os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
@@ -617,6 +683,19 @@ def process_is_running(pid):
     except PermissionError:
         return True  # it exists, but belongs to another user
     return True
+
+
+def process_start(pid):
+    """When a process started, in clock ticks since boot (Linux), or None where unknown.
+
+    With its id it names a process: an id is reused by later processes, a
+    start time is not.
+    """
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().rsplit(')', 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
 
 
 @contextlib.contextmanager

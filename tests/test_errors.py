@@ -472,6 +472,51 @@ def test_resume_refuses_a_run_still_training(run, cifar_dir, tmp_path):
     assert checkpoint_steps(folder) == [100, 200]
 
 
+@pytest.mark.parametrize('lock', ['garbage', 'zero', 'huge', 'reused-pid', 'folder', 'fifo'])
+def test_a_damaged_or_stale_lock(run, cifar_dir, tmp_path, lock):
+    """A lock no live run holds is taken over; one that is no file is named, never a hang."""
+    train_dir = str(tmp_path / 'logs')
+    short_fc_run(run, cifar_dir, train_dir)
+    (folder,) = run_folders(train_dir)
+    path = os.path.join(folder, train_helpers.LOCK_FILE)
+    if lock == 'folder':
+        os.mkdir(path)
+    elif lock == 'fifo':
+        os.mkfifo(path)  # reading it would wait forever
+    else:
+        # 'reused-pid': a live process (this one's parent) with another start time
+        text = {'garbage': 'not a pid', 'zero': '0', 'huge': '9' * 30,
+                'reused-pid': f'{os.getppid()} 1'}[lock]
+        with open(path, 'w') as f:
+            f.write(text)
+    code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                       '--resume', '--max_steps', '200')
+    if lock in ('folder', 'fifo'):
+        assert_user_error(code, err, path, 'not a lock file')
+        assert checkpoint_steps(folder) == [100]
+    else:
+        assert code == 0, err
+        assert checkpoint_steps(folder) == [100, 200]
+        assert not os.path.exists(path)
+
+
+def test_params_json_is_never_written_through_a_link(run, cifar_dir, tmp_path):
+    """A params.json that links elsewhere: named and refused; the file it points at is intact."""
+    train_dir = str(tmp_path / 'logs')
+    short_fc_run(run, cifar_dir, train_dir)
+    (folder,) = run_folders(train_dir)
+    params = os.path.join(folder, train_helpers.PARAMS_FILE)
+    victim = tmp_path / 'my-notes.txt'
+    victim.write_text('mine\n')
+    os.remove(params)
+    os.symlink(victim, params)
+    code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--resume', '--max_steps', '200')
+    assert_user_error(code, err, params, 'link')
+    assert victim.read_text() == 'mine\n' and os.path.islink(params)
+    assert checkpoint_steps(folder) == [100]
+
+
 def test_fc_and_cnn_runs_in_one_train_dir(run, cifar_dir, tmp_path):
     """The README's order (fc, then cnn, same tf_logs): each resumes and restores its own."""
     train_dir = str(tmp_path / 'logs')
