@@ -92,6 +92,11 @@ def load_data(data_dir=None, validation_size=0):
     pixels = np.concatenate([batch_pixels for batch_pixels, _ in train_batches])
     labels = np.concatenate([batch_labels for _, batch_labels in train_batches])
     del train_batches
+    for count, files in ((len(labels_test), TEST_FILE), (len(labels), ', '.join(TRAIN_FILES))):
+        if count == 0:
+            raise DataError(f'{files} in {data_dir} hold no images: there is nothing to '
+                            'train or test on. Point --data_dir at a complete copy of '
+                            'CIFAR-10.')
     if not 0 <= validation_size < len(pixels):
         raise UserError(
             f'--validation_size {validation_size} must be at least 0 and smaller '
@@ -208,6 +213,8 @@ def read_batch(path):
         labels = np.asarray(batch['labels'])
     except ValueError as error:  # rows or labels of uneven lengths
         fail(f'has image data or labels that are not a regular table ({error})')
+    if labels.size == 0:
+        labels = labels.astype(np.int64)  # an empty list: no labels, of no type
     if pixels.ndim != 2 or pixels.shape[1] != IMAGE_PIXELS:
         fail(f'has image data of shape {pixels.shape}, expected N x {IMAGE_PIXELS} '
              '(one 32x32x3 image a row)')
@@ -266,18 +273,24 @@ def load_image(path):
     """
     from PIL import Image, ImageOps, UnidentifiedImageError  # only for own images
 
+    most_pixels = 64_000_000  # a 64-megapixel photo; larger ones would take gigabytes
     if not os.path.isfile(path):
         raise DataError(f'{path} does not exist or is not a file.')
     if os.path.getsize(path) == 0:
         raise DataError(f'{path} is empty: it holds no image.')
     try:
         with Image.open(path) as picture:
+            if picture.width * picture.height > most_pixels:
+                raise DataError(f'{path} is {picture.width} x {picture.height} pixels; photos '
+                                'of up to 64 megapixels are read. Scale it down first.')
+            picture.draft('RGB', (8 * IMAGE_SIZE, 8 * IMAGE_SIZE))  # JPEG: decode smaller
             picture = ImageOps.exif_transpose(picture)  # phone photos: upright
             if picture.mode.startswith('I'):  # 16- or 32-bit grey: scale to 8 bits
                 grey = np.asarray(picture, dtype=np.float64)
                 picture = Image.fromarray(np.uint8(grey * 255 / max(grey.max(), 1)))
             picture = picture.convert('RGB')
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
+            Image.DecompressionBombError) as error:
         raise DataError(
             f'{path} is not an image that can be read (PNG or JPEG): {error}.') from None
     side = min(picture.size)

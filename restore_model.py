@@ -124,7 +124,12 @@ def load_own_images(checkpoint, model):
     images = np.stack([data_helpers.load_image(path) for path in FLAGS.image])
     mean_path = os.path.join(train_helpers.run_dir_of(checkpoint), train_helpers.MEAN_IMAGE_FILE)
     if os.path.isfile(mean_path):
-        mean_image = np.load(mean_path)
+        try:
+            mean_image = np.load(mean_path).astype(np.float32).reshape(data_helpers.IMAGE_PIXELS)
+        except (OSError, ValueError) as error:  # damaged, or not an image of 3,072 values
+            raise data_helpers.UserError(
+                f'{mean_path} cannot be read as the mean image of the run ({error}). Delete '
+                'it: the mean is then taken from the training data (--data_dir).') from None
     else:  # a checkpoint from elsewhere: take the mean from the training data
         mean_image = data_helpers.load_data(FLAGS.data_dir)['mean_image']
     images = images - mean_image

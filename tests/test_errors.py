@@ -11,9 +11,11 @@ import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import time
+import zlib
 
 import train_helpers
 
@@ -713,20 +715,61 @@ def test_make_run_dir_twice_in_one_second(tmp_path, monkeypatch):
 # Own images that cannot be read
 # ---------------------------------------------------------------------------
 
+def png_header(width, height):
+    """A PNG that declares its size and holds no pixels: what a decompression bomb starts with."""
+    def chunk(kind, data):
+        return (struct.pack('>I', len(data)) + kind + data
+                + struct.pack('>I', zlib.crc32(kind + data)))
+    header = struct.pack('>IIBBBBB', width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', header) + chunk(b'IEND', b'')
+
+
 @pytest.mark.parametrize('kind, phrase', [
     ('missing', 'does not exist'),
     ('empty', 'is empty'),
     ('text', 'is not an image'),
+    ('bomb', 'pixels'),  # 30000 x 30000: refused from its header, before any decoding
+    ('too-large', '64 megapixels'),
 ])
 def test_restore_image_that_cannot_be_read(run, fc_checkpoint, tmp_path, kind, phrase):
-    """A missing, empty or text file given to --image: exit 1, the message names it."""
+    """A missing, empty, text or oversized file given to --image: exit 1, the message names it."""
     path = tmp_path / 'photo.png'
     if kind == 'empty':
         path.write_bytes(b'')
     elif kind == 'text':
         path.write_text('a shopping list, not a photo\n')
+    elif kind == 'bomb':
+        path.write_bytes(png_header(30000, 30000))
+    elif kind == 'too-large':
+        path.write_bytes(png_header(9000, 8000))
     code, out, err = run(restore_model, '--train_dir', fc_checkpoint, '--image', str(path))
     assert_user_error(code, err, str(path), phrase)
     assert str(path) + ':' not in out
     if kind == 'text':
         assert path.read_text() == 'a shopping list, not a photo\n'
+
+
+def test_restore_with_a_damaged_mean_image(run, cifar_dir, tmp_path):
+    """--image with a run whose mean_image.npy is damaged: the file is named, no traceback."""
+    train_dir = str(tmp_path / 'logs')
+    short_fc_run(run, cifar_dir, train_dir)
+    (folder,) = run_folders(train_dir)
+    mean_path = os.path.join(folder, train_helpers.MEAN_IMAGE_FILE)
+    with open(mean_path, 'wb') as f:
+        f.write(b'not numpy')
+    photo = tmp_path / 'photo.png'
+    from PIL import Image
+    Image.new('RGB', (40, 30), 'red').save(photo)
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--image', str(photo))
+    assert_user_error(code, err, mean_path, 'Delete it')
+
+
+@pytest.mark.parametrize('empty', ['test', 'training'])
+def test_a_data_set_without_test_or_training_images(run, tmp_path, empty):
+    """No test images (or no training images): a clear error, never 'Test accuracy nan'."""
+    sizes = {'test_count': 0} if empty == 'test' else {'train_per_batch': 0}
+    data_dir = cifar_files.write_dataset(str(tmp_path / 'data'), **sizes)
+    code, out, err = run(softmax, '--data_dir', data_dir, '--batch_size', '10')
+    assert_user_error(code, err, data_dir, 'hold no images')
+    assert 'Test accuracy' not in out
+
