@@ -268,11 +268,19 @@ def test_loss_diverging_after_a_checkpoint_keeps_it(run, cifar_dir, tmp_path, mo
 def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(cifar_dir, tmp_path, run):
     """SIGINT to a real run: exit 130, a checkpoint, and the --resume command on stderr."""
     train_dir = str(tmp_path / 'logs')
-    process = subprocess.Popen(
-        [sys.executable, 'run_fc_model.py', '--data_dir', cifar_dir, '--train_dir', train_dir,
-         '--seed', '3', '--max_steps', '200000', '--batch_size', '50'],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED='1'))
+    # A test run started as a background job inherits SIGINT ignored, and so would the
+    # script; a terminal's Ctrl-C meets a process whose SIGINT is at its default. A
+    # handler here (reset to the default when the child starts) gives it that.
+    previous_handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(
+            [sys.executable, 'run_fc_model.py', '--data_dir', cifar_dir,
+             '--train_dir', train_dir, '--seed', '3', '--max_steps', '200000',
+             '--batch_size', '50'],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=dict(os.environ, PYTHONUNBUFFERED='1'))
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
     try:
         seen = []
         for line in process.stdout:
