@@ -9,6 +9,7 @@ images. Expect a test accuracy of about 25-30%: far better than the 10% of
 guessing, and far from what the networks of parts 2 and 3 reach.
 """
 
+import os
 import time
 
 import train_helpers  # first: it keeps TensorFlow's start-up notes off the terminal
@@ -136,19 +137,23 @@ def write_to_tensorboard(graph, accuracies, losses, test_accuracy, weights, clas
     run_dir = train_helpers.make_run_dir(FLAGS.train_dir,
                                          train_helpers.run_name(FLAGS, 'softmax'))
     summary_writer = tf.summary.FileWriter(run_dir, graph)
-    (train_writer,) = train_helpers.data_set_writers(run_dir, ('train',))
-    summary_writer.add_summary(train_helpers.hparams_summary(FLAGS, 'softmax', run_dir))
-    for step, loss_value in enumerate(losses):
-        summary_writer.add_summary(train_helpers.scalar_summary(loss=loss_value), step)
-    for step, train_accuracy in accuracies:
-        train_writer.add_summary(train_helpers.scalar_summary(accuracy=train_accuracy), step)
-    summary_writer.add_summary(train_helpers.scalar_summary(test_accuracy=test_accuracy),
-                               FLAGS.max_steps)
-    report_helpers.write_pictures(
-        summary_writer, FLAGS.max_steps,
-        class_templates=report_helpers.class_templates_picture(weights, classes))
-    for writer in (summary_writer, train_writer):
-        writer.close()
+    # The training accuracy in a sub-folder, as the runners of parts 2 and 3 write it
+    train_writer = tf.summary.FileWriter(os.path.join(run_dir, 'train'))
+    try:
+        summary_writer.add_summary(train_helpers.hparams_summary(FLAGS, 'softmax', run_dir))
+        for step, loss_value in enumerate(losses):
+            summary_writer.add_summary(train_helpers.scalar_summary(loss=loss_value), step)
+        for step, train_accuracy in accuracies:
+            train_writer.add_summary(train_helpers.scalar_summary(accuracy=train_accuracy),
+                                     step)
+        summary_writer.add_summary(train_helpers.scalar_summary(test_accuracy=test_accuracy),
+                                   FLAGS.max_steps)
+        report_helpers.write_pictures(
+            summary_writer, FLAGS.max_steps,
+            class_templates=report_helpers.class_templates_picture(weights, classes))
+    finally:
+        summary_writer.close()
+        train_writer.close()
 
 
 if __name__ == '__main__':

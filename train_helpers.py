@@ -757,14 +757,14 @@ def scalar_summary(**values):
                              for tag, value in values.items()])
 
 
-def data_set_writers(run_dir, names=('train', 'validation')):
-    """One summary writer per data set, each in a sub-folder of the run folder.
+def data_set_writers(run_dir):
+    """Summary writers for the training and the validation set, in sub-folders of the run folder.
 
     Written under one tag, `accuracy`, their values land in one TensorBoard
     chart with a line per data set, as the Keras TensorBoard callback does it,
     and in the HParams table as `train.accuracy` and `validation.accuracy`.
     """
-    return [tf.summary.FileWriter(os.path.join(run_dir, name)) for name in names]
+    return [tf.summary.FileWriter(os.path.join(run_dir, name)) for name in ('train', 'validation')]
 
 
 def hparams_summary(flag_values, model, run_dir):
