@@ -14,7 +14,9 @@ of (image, label) tuples that the original code built.
 """
 
 import concurrent.futures
+import errno
 import hashlib
+import http.client
 import os
 import pickle
 import queue
@@ -25,14 +27,20 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import zlib
 
 import numpy as np
 
-# Where the official archive lives and what it must hash to. CIFAR10_URL can be
-# pointed at a mirror (or a local file:// URL) through the environment.
+# Where the official archive lives and what it must hash to: the MD5 the
+# CIFAR-10 page publishes and the SHA-256 Keras pins. CIFAR10_URL can be pointed
+# at a mirror (or a local file:// URL) through the environment; the archive must
+# still be the official one.
 CIFAR10_URL = os.environ.get(
     'CIFAR10_URL', 'https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz')
-CIFAR10_MD5 = 'c58f30108f718f92721af3b95e74349a'
+CIFAR10_CHECKSUMS = {
+    'MD5': 'c58f30108f718f92721af3b95e74349a',
+    'SHA-256': '6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce',
+}
 CIFAR10_PAGE = 'https://www.cs.toronto.edu/~kriz/cifar.html'
 ARCHIVE_NAME = 'cifar-10-python.tar.gz'
 DATA_FOLDER = 'cifar-10-batches-py'
@@ -49,6 +57,13 @@ CLASSES = ('plane', 'car', 'bird', 'cat', 'deer',
 
 TRAIN_FILES = [f'data_batch_{i}' for i in range(1, 6)]
 TEST_FILE = 'test_batch'
+
+# A download that brings less than STALL_BYTES in STALL_SECONDS has stalled
+# (a server trickling a byte now and then never trips the socket's timeout).
+STALL_SECONDS = 60
+STALL_BYTES = 64 * 1024
+# Write errors that mean the disk or folder, not the archive, is the problem.
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG)
 
 
 class UserError(Exception):
@@ -466,13 +481,15 @@ class ProgressBar:
 
 
 def maybe_download_and_extract(data_dir):
-    """Makes sure `data_dir` holds CIFAR-10, fetching it when it is missing.
+    """Makes sure `data_dir` holds CIFAR-10, fetching it into the default folder only.
 
-    An archive `cifar-10-python.tar.gz` lying beside the scripts or beside
-    `data_dir` is used if there is one; otherwise the official archive is
-    downloaded. Everything is written under temporary names and only renamed
-    into place once complete and checked, so an interrupted or failed attempt
-    never leaves a half-made data folder behind.
+    Only the default folder (`cifar-10-batches-py/` beside the scripts) is ever
+    filled: a missing `--data_dir`, or a run's recorded one, is far more often
+    a misspelt path than a place to put 170 MB. For the default folder, an
+    archive `cifar-10-python.tar.gz` lying beside it is used if there is one;
+    otherwise the official archive is downloaded. Everything is written under
+    temporary names and only renamed into place once complete and checked, so
+    an interrupted or failed attempt never leaves a half-made data folder.
 
     Args:
         data_dir: the folder that should hold the batch files.
@@ -481,7 +498,8 @@ def maybe_download_and_extract(data_dir):
         data_dir.
 
     Raises:
-        DataError: the archive is damaged or cannot be fetched.
+        DataError: the folder is missing, or the archive is damaged or cannot be
+            fetched.
     """
     data_dir = os.path.normpath(data_dir)  # 'data/' and 'data' are the same folder
     if os.path.isdir(data_dir):
@@ -489,6 +507,13 @@ def maybe_download_and_extract(data_dir):
     if os.path.exists(data_dir):
         raise DataError(f'{data_dir} is a file, not a folder of CIFAR-10 batch files. '
                         'Point --data_dir at the folder.')
+    if os.path.abspath(data_dir) != os.path.abspath(DEFAULT_DATA_DIR):
+        raise DataError(
+            f'The data folder {data_dir} does not exist; the nearest folder that does is '
+            f'{nearest_existing_folder(data_dir)}. Check the spelling of --data_dir (a '
+            'continued or restored run uses the data_dir in its params.json unless '
+            '--data_dir is given). CIFAR-10 is downloaded only into the default folder, '
+            f'{DEFAULT_DATA_DIR}: leave out --data_dir to use it.')
     parent = os.path.dirname(os.path.abspath(data_dir))
     candidates = [os.path.join(folder, ARCHIVE_NAME) for folder in (parent, SCRIPT_DIR)]
     archive = next((path for path in candidates if os.path.isfile(path)), None)
@@ -506,68 +531,98 @@ def maybe_download_and_extract(data_dir):
             raise
     else:
         print(f'Using {archive}')
-        digest = md5_of_file(archive)
-        if digest != CIFAR10_MD5:
+        problem = checksum_problem(checksums_of_file(archive))
+        if problem:
             raise DataError(
-                f'{archive} is damaged or incomplete: its MD5 is {digest}, expected '
-                f'{CIFAR10_MD5}. Delete it and run again to download a fresh copy, or '
-                f'replace it with the archive from {CIFAR10_PAGE}.')
+                f'{archive} is damaged, incomplete or not the official archive: {problem}. '
+                'Delete it and run again to download a fresh copy, or replace it with the '
+                f'archive from {CIFAR10_PAGE}.')
     extract(archive, data_dir)
     if downloaded:
         os.remove(archive)  # the unpacked folder is all the scripts need
     return data_dir
 
 
+def nearest_existing_folder(path):
+    """The closest folder above `path` (or `path` itself) that exists."""
+    folder = os.path.abspath(path)
+    while not os.path.isdir(folder):
+        folder = os.path.dirname(folder)
+    return folder
+
+
 def download(url, archive, data_dir):
-    """Downloads `url` to `archive`, showing progress and checking the MD5.
+    """Downloads `url` to `archive`, showing progress and checking the checksums.
 
     The bytes go to `archive + '.part'`, which is removed on any failure and
-    renamed to `archive` only when the checksum matches.
+    renamed to `archive` only when both checksums match. Each read waits at
+    most 30 s, and a download that brings less than STALL_BYTES in
+    STALL_SECONDS is given up.
 
     Returns:
         archive.
 
     Raises:
-        DataError: the download failed or the checksum does not match.
+        DataError: the download failed or the checksums do not match.
     """
     partial = archive + '.part'
     print(f'Downloading CIFAR-10 from {url}')
-    digest = hashlib.md5()
+    digests = new_digests()
+    done = 0
     try:
         with urllib.request.urlopen(url, timeout=30) as response, open(partial, 'wb') as out:
             total = int(response.headers.get('Content-Length') or 170498071)
             bar = ProgressBar(total, ARCHIVE_NAME, unit_scale=1e6, unit=' MB')
-            done = 0
+            window_start, window_done = time.monotonic(), 0
             while True:
-                chunk = response.read(1 << 20)
+                chunk = response.read1(1 << 20)  # what has arrived, up to 1 MB
                 if not chunk:
                     break
                 out.write(chunk)
-                digest.update(chunk)
+                for digest in digests.values():
+                    digest.update(chunk)
                 done += len(chunk)
                 bar.update(done)
+                if time.monotonic() - window_start >= STALL_SECONDS:
+                    if done - window_done < STALL_BYTES:
+                        raise TimeoutError(f'the download stalled: less than {STALL_BYTES:,} '
+                                           f'bytes arrived in {STALL_SECONDS} s')
+                    window_start, window_done = time.monotonic(), done
             bar.close()
-    except (urllib.error.URLError, OSError, ValueError) as error:
+    except OSError as error:
+        if error.errno not in DISK_ERRORS or isinstance(error, urllib.error.URLError):
+            raise download_failed(partial, url, archive, data_dir, error) from None
         remove_quietly(partial)
-        reason = getattr(error, 'reason', error)
-        folders = sorted({os.path.dirname(archive), SCRIPT_DIR})
-        raise DataError(
-            f'CIFAR-10 is not in {data_dir} and could not be downloaded from {url} '
-            f'({reason}). Download {ARCHIVE_NAME} (170 MB) from {CIFAR10_PAGE} and put '
-            f'it in {" or in ".join(folders)}; the scripts unpack it themselves on the '
-            'next run.') from None
+        raise DataError(f'Cannot write the download to {partial}: {error.strerror}. The data '
+                        'set needs about 350 MB while it is unpacked: free some space (or '
+                        'fix the folder), then run again.') from None
+    except (http.client.HTTPException, ValueError) as error:  # not HTTP, cut-off chunks
+        raise download_failed(partial, url, archive, data_dir, error) from None
     except BaseException:  # Ctrl-C: leave nothing half-written
         remove_quietly(partial)
         raise
-    if digest.hexdigest() != CIFAR10_MD5:
+    problem = checksum_problem({name: digest.hexdigest() for name, digest in digests.items()})
+    if problem:
         remove_quietly(partial)
         raise DataError(
-            f'The download from {url} is damaged: its MD5 is {digest.hexdigest()}, '
-            f'expected {CIFAR10_MD5} ({done:,} bytes received). Nothing was kept; run '
-            f'again to retry, or fetch {ARCHIVE_NAME} by hand from {CIFAR10_PAGE} and put '
-            f'it in {os.path.dirname(archive)}.')
+            f'The download from {url} is damaged or not the official archive: {problem} '
+            f'({done:,} bytes received). Nothing was kept; run again to retry, or fetch '
+            f'{ARCHIVE_NAME} by hand from {CIFAR10_PAGE} and put it in '
+            f'{os.path.dirname(archive)}.')
     os.replace(partial, archive)
     return archive
+
+
+def download_failed(partial, url, archive, data_dir, error):
+    """Removes the partial download; the DataError that says where to get the archive."""
+    remove_quietly(partial)
+    reason = getattr(error, 'reason', None) or str(error) or type(error).__name__
+    folders = sorted({os.path.dirname(archive), SCRIPT_DIR})
+    return DataError(
+        f'CIFAR-10 is not in {data_dir} and could not be downloaded from {url} '
+        f'({reason}). Download {ARCHIVE_NAME} (170 MB) from {CIFAR10_PAGE} and put '
+        f'it in {" or in ".join(folders)}; the scripts unpack it themselves on the '
+        'next run.')
 
 
 def extract(archive, data_dir):
@@ -587,10 +642,20 @@ def extract(archive, data_dir):
         if missing:
             raise DataError('{} does not hold the CIFAR-10 batch files (missing: {}).'
                             .format(archive, ', '.join(missing)))
-    except (tarfile.TarError, EOFError, OSError) as error:
+    except OSError as error:
         remove_quietly(staging)
-        raise DataError(f'{archive} cannot be unpacked ({error}): it is damaged. Delete '
-                        'it and run again.') from None
+        if error.errno in DISK_ERRORS:  # the disk or the folder, not the archive
+            raise DataError(
+                f'Cannot unpack {archive} into {os.path.dirname(staging)}: '
+                f'{error.strerror}. The archive itself is fine and is kept. The data set '
+                'takes 180 MB: free some space (or fix the folder), then run again.') from None
+        raise archive_damaged(archive, error) from None
+    except (tarfile.TarError, EOFError, zlib.error) as error:
+        remove_quietly(staging)
+        raise archive_damaged(archive, error) from None
+    except BaseException:  # a DataError above, or Ctrl-C: leave no half-made folder
+        remove_quietly(staging)
+        raise
     try:
         os.rename(unpacked, data_dir)
     except OSError as error:
@@ -598,6 +663,12 @@ def extract(archive, data_dir):
                         f'{error.strerror or error}.') from None
     finally:
         remove_quietly(staging)
+
+
+def archive_damaged(archive, error):
+    """The DataError for an archive that cannot be read."""
+    return DataError(f'{archive} cannot be unpacked ({error}): it is damaged. Delete it and '
+                     'run again.')
 
 
 def checked_members(tar, archive):
@@ -628,13 +699,26 @@ def checked_members(tar, archive):
     return members
 
 
-def md5_of_file(path):
-    """Returns the hex MD5 of a file, read in 1 MB chunks."""
-    digest = hashlib.md5()
+def new_digests():
+    """Fresh hash objects for each checksum in CIFAR10_CHECKSUMS."""
+    return {'MD5': hashlib.md5(usedforsecurity=False), 'SHA-256': hashlib.sha256()}
+
+
+def checksums_of_file(path):
+    """The file's checksums, {name: hex digest}, read in 1 MB chunks."""
+    digests = new_digests()
     with open(path, 'rb') as f:
         for chunk in iter(lambda: f.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
+            for digest in digests.values():
+                digest.update(chunk)
+    return {name: digest.hexdigest() for name, digest in digests.items()}
+
+
+def checksum_problem(checksums):
+    """What differs from the official archive's checksums ('' when both match)."""
+    return '; '.join(f'its {name} is {checksums[name]}, expected {expected}'
+                     for name, expected in CIFAR10_CHECKSUMS.items()
+                     if checksums[name] != expected)
 
 
 def remove_quietly(path):

@@ -14,8 +14,11 @@ import os
 import shutil
 import socket
 import struct
+import subprocess
+import sys
 import tarfile
 import threading
+import time
 
 import cifar_files
 import numpy as np
@@ -250,10 +253,12 @@ def test_progress_bar_draws_on_a_terminal_only(monkeypatch):
 # Fetching the archive
 # ---------------------------------------------------------------------------
 
-def md5_of(path):
-    """Hex MD5 of a file."""
+def checksums_of(path):
+    """A file's MD5 and SHA-256, as data_helpers.CIFAR10_CHECKSUMS holds them."""
     with open(path, 'rb') as f:
-        return hashlib.md5(f.read()).hexdigest()
+        content = f.read()
+    return {'MD5': hashlib.md5(content).hexdigest(),
+            'SHA-256': hashlib.sha256(content).hexdigest()}
 
 
 def closed_port_url():
@@ -265,9 +270,37 @@ def closed_port_url():
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
-    """Serves files quietly; /cut/<name> sends half of the file, then resets the connection."""
+    """Serves files quietly, and misbehaves as a broken or hostile server would.
+
+    /cut/<name> sends half of the file, then resets the connection;
+    /not-http/<name> answers with something that is not HTTP;
+    /chunks-cut/<name> sends a chunked reply that ends in mid-chunk;
+    /trickle/<name> sends a byte every 0.05 s.
+    """
+
+    protocol_version = 'HTTP/1.1'
 
     def do_GET(self):
+        if self.path.startswith('/not-http/'):
+            self.wfile.write(b'SSH-2.0-OpenSSH_9.2\r\n')
+            self.close_connection = True
+            return None
+        if self.path.startswith('/chunks-cut/'):
+            self.wfile.write(b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'
+                             b'400\r\n' + b'x' * 100)
+            self.close_connection = True
+            return None
+        if self.path.startswith('/trickle/'):
+            self.send_response(200)
+            self.send_header('Content-Length', '1000')
+            self.end_headers()
+            with contextlib.suppress(OSError):
+                for _ in range(200):
+                    self.wfile.write(b'x')
+                    self.wfile.flush()
+                    time.sleep(0.05)
+            self.close_connection = True
+            return None
         if not self.path.startswith('/cut/'):
             return super().do_GET()
         with open(os.path.join(self.directory, self.path[len('/cut/'):]), 'rb') as f:
@@ -293,7 +326,7 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope='module')
 def served(tmp_path_factory):
-    """A small cifar-10-python.tar.gz on a loopback HTTP server: (url, path, md5).
+    """A small cifar-10-python.tar.gz on a loopback HTTP server: (url, path, checksums).
 
     The same URL with /cut/ before the file name breaks off half-way.
     """
@@ -305,7 +338,7 @@ def served(tmp_path_factory):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     url = f'http://127.0.0.1:{server.server_address[1]}/{data_helpers.ARCHIVE_NAME}'
-    yield url, archive, md5_of(archive)
+    yield url, archive, checksums_of(archive)
     server.shutdown()
     server.server_close()
     thread.join(timeout=10)
@@ -313,7 +346,7 @@ def served(tmp_path_factory):
 
 @pytest.fixture
 def fetch(tmp_path, monkeypatch):
-    """An empty home for the data folder and an empty stand-in for the scripts' folder.
+    """An empty home for the default data folder and an empty stand-in for the scripts' folder.
 
     Returns:
         (parent, data_dir, script_dir) as strings; data_dir does not exist yet.
@@ -323,16 +356,17 @@ def fetch(tmp_path, monkeypatch):
     parent.mkdir()
     script_dir.mkdir()
     monkeypatch.setattr(data_helpers, 'SCRIPT_DIR', str(script_dir))
+    monkeypatch.setattr(data_helpers, 'DEFAULT_DATA_DIR', str(parent / data_helpers.DATA_FOLDER))
     monkeypatch.setattr(data_helpers, 'CIFAR10_URL', closed_port_url())
     return str(parent), str(parent / data_helpers.DATA_FOLDER), str(script_dir)
 
 
 def test_download_success_leaves_only_the_data_folder(served, fetch, monkeypatch, capsys):
     """A missing folder is downloaded and unpacked; the archive and temporaries go."""
-    url, _, md5 = served
+    url, _, checksums = served
     parent, data_dir, script_dir = fetch
     monkeypatch.setattr(data_helpers, 'CIFAR10_URL', url)
-    monkeypatch.setattr(data_helpers, 'CIFAR10_MD5', md5)
+    monkeypatch.setattr(data_helpers, 'CIFAR10_CHECKSUMS', checksums)
     data = data_helpers.load_data(data_dir)
     assert 'Downloading' in capsys.readouterr().out
     assert data['images_train'].shape == (50, 3072)
@@ -344,10 +378,10 @@ def test_download_success_leaves_only_the_data_folder(served, fetch, monkeypatch
 
 def test_download_into_a_data_dir_given_with_a_trailing_slash(served, fetch, monkeypatch):
     """--data_dir 'folder/' downloads and unpacks like 'folder'."""
-    url, _, md5 = served
+    url, _, checksums = served
     parent, data_dir, _ = fetch
     monkeypatch.setattr(data_helpers, 'CIFAR10_URL', url)
-    monkeypatch.setattr(data_helpers, 'CIFAR10_MD5', md5)
+    monkeypatch.setattr(data_helpers, 'CIFAR10_CHECKSUMS', checksums)
     data = data_helpers.load_data(data_dir + os.sep)
     assert data['images_test'].shape == (10, 3072)
     assert os.listdir(parent) == [data_helpers.DATA_FOLDER]
@@ -366,9 +400,9 @@ def test_a_folder_without_batch_files_is_not_called_damaged(tmp_path):
 
 def test_download_with_wrong_checksum_keeps_nothing(served, fetch, monkeypatch):
     """A download whose MD5 is wrong fails clearly, leaves nothing; the next run works."""
-    url, _, md5 = served
+    url, _, checksums = served
     parent, data_dir, script_dir = fetch
-    monkeypatch.setattr(data_helpers, 'CIFAR10_URL', url)  # the real MD5 stays
+    monkeypatch.setattr(data_helpers, 'CIFAR10_URL', url)  # the real checksums stay
     with pytest.raises(DataError) as error:
         data_helpers.load_data(data_dir)
     message = str(error.value)
@@ -377,23 +411,72 @@ def test_download_with_wrong_checksum_keeps_nothing(served, fetch, monkeypatch):
     assert os.listdir(parent) == []
     assert os.listdir(script_dir) == []
 
-    monkeypatch.setattr(data_helpers, 'CIFAR10_MD5', md5)
+    monkeypatch.setattr(data_helpers, 'CIFAR10_CHECKSUMS', checksums)
     assert data_helpers.load_data(data_dir)['images_train'].shape == (50, 3072)
     assert os.listdir(parent) == [data_helpers.DATA_FOLDER]
 
 
 def test_download_cut_off_half_way_keeps_nothing(served, fetch, monkeypatch):
     """A connection reset in mid-download: a DataError, and no partial file is left."""
-    url, _, md5 = served
+    url, _, checksums = served
     parent, data_dir, script_dir = fetch
     cut_url = url.replace('/' + data_helpers.ARCHIVE_NAME, '/cut/' + data_helpers.ARCHIVE_NAME)
     monkeypatch.setattr(data_helpers, 'CIFAR10_URL', cut_url)
-    monkeypatch.setattr(data_helpers, 'CIFAR10_MD5', md5)
+    monkeypatch.setattr(data_helpers, 'CIFAR10_CHECKSUMS', checksums)
     with pytest.raises(DataError) as error:
         data_helpers.load_data(data_dir)
     assert 'cifar.html' in str(error.value)
     assert os.listdir(parent) == []
     assert os.listdir(script_dir) == []
+
+
+@pytest.mark.parametrize('how', ['not-http', 'chunks-cut', 'trickle'])
+def test_a_broken_server_ends_in_a_message_and_keeps_nothing(served, fetch, monkeypatch, how):
+    """A reply that is not HTTP, chunks cut short, or a trickle: a DataError, no traceback."""
+    url, _, checksums = served
+    parent, data_dir, script_dir = fetch
+    monkeypatch.setattr(data_helpers, 'CIFAR10_URL', url.replace(
+        '/' + data_helpers.ARCHIVE_NAME, f'/{how}/' + data_helpers.ARCHIVE_NAME))
+    monkeypatch.setattr(data_helpers, 'CIFAR10_CHECKSUMS', checksums)
+    monkeypatch.setattr(data_helpers, 'STALL_SECONDS', 1)
+    with pytest.raises(DataError) as error:
+        data_helpers.load_data(data_dir)
+    message = str(error.value)
+    assert 'could not be downloaded' in message and 'cifar.html' in message
+    if how == 'trickle':
+        assert 'stalled' in message
+    assert os.listdir(parent) == []
+    assert os.listdir(script_dir) == []
+
+
+def test_a_missing_data_dir_is_never_downloaded_into(served, fetch, tmp_path, monkeypatch):
+    """A misspelt --data_dir: the nearest existing folder is named, nothing is fetched."""
+    url, _, checksums = served
+    monkeypatch.setattr(data_helpers, 'CIFAR10_URL', url)  # a download would succeed
+    monkeypatch.setattr(data_helpers, 'CIFAR10_CHECKSUMS', checksums)
+    (tmp_path / 'data').mkdir()
+    misspelt = tmp_path / 'data' / 'cifar-10-batchs-py' / 'extra'
+    with pytest.raises(DataError) as error:
+        data_helpers.load_data(str(misspelt))
+    message = str(error.value)
+    assert f'nearest folder that does is {tmp_path / "data"}.' in message
+    assert '--data_dir' in message and data_helpers.DEFAULT_DATA_DIR in message
+    assert os.listdir(tmp_path / 'data') == []
+
+
+def test_an_archive_whose_md5_matches_but_sha256_does_not_is_refused(served, fetch,
+                                                                     monkeypatch):
+    """Matching the published MD5 alone (which can be forged) is not enough."""
+    _, archive, checksums = served
+    parent, data_dir, _ = fetch
+    local = shutil.copy(archive, os.path.join(parent, data_helpers.ARCHIVE_NAME))
+    monkeypatch.setattr(data_helpers, 'CIFAR10_CHECKSUMS',
+                        dict(checksums, **{'SHA-256': '6d958be0' + '0' * 56}))
+    with pytest.raises(DataError) as error:
+        data_helpers.load_data(data_dir)
+    message = str(error.value)
+    assert local in message and 'SHA-256' in message and 'its MD5' not in message
+    assert os.listdir(parent) == [data_helpers.ARCHIVE_NAME]
 
 
 def test_offline_says_where_to_get_and_put_the_archive(fetch):
@@ -411,9 +494,9 @@ def test_offline_says_where_to_get_and_put_the_archive(fetch):
 
 def test_archive_beside_the_data_folder_is_used(served, fetch, monkeypatch, capsys):
     """cifar-10-python.tar.gz beside the data folder is unpacked without any download."""
-    _, archive, md5 = served
+    _, archive, checksums = served
     parent, data_dir, _ = fetch  # the URL points at a closed port
-    monkeypatch.setattr(data_helpers, 'CIFAR10_MD5', md5)
+    monkeypatch.setattr(data_helpers, 'CIFAR10_CHECKSUMS', checksums)
     local = os.path.join(parent, data_helpers.ARCHIVE_NAME)
     shutil.copy(archive, local)
     data = data_helpers.load_data(data_dir)
@@ -447,7 +530,7 @@ def test_hostile_archive_is_refused_even_without_tar_filters(fetch, tmp_path, mo
     parent, data_dir, _ = fetch
     outside = str(tmp_path / 'outside' / 'owned.txt')
     local = hostile_archive(os.path.join(parent, data_helpers.ARCHIVE_NAME), how, outside)
-    monkeypatch.setattr(data_helpers, 'CIFAR10_MD5', md5_of(local))
+    monkeypatch.setattr(data_helpers, 'CIFAR10_CHECKSUMS', checksums_of(local))
     with pytest.raises(DataError) as error:
         data_helpers.load_data(data_dir)
     assert local in str(error.value) and 'not the official archive' in str(error.value)
@@ -458,28 +541,59 @@ def test_hostile_archive_is_refused_even_without_tar_filters(fetch, tmp_path, mo
 def test_archive_unpacks_on_a_python_without_tar_filters(served, fetch, monkeypatch):
     """The genuine archive unpacks where tarfile has no filter= (Python before 3.11.4)."""
     monkeypatch.delattr(tarfile, 'data_filter', raising=False)
-    _, archive, md5 = served
+    _, archive, checksums = served
     parent, data_dir, _ = fetch
-    monkeypatch.setattr(data_helpers, 'CIFAR10_MD5', md5)
+    monkeypatch.setattr(data_helpers, 'CIFAR10_CHECKSUMS', checksums)
     shutil.copy(archive, os.path.join(parent, data_helpers.ARCHIVE_NAME))
     assert data_helpers.load_data(data_dir)['images_train'].shape == (50, 3072)
 
 
-@pytest.mark.parametrize('md5_matches', [False, True], ids=['md5-differs', 'md5-matches'])
-def test_truncated_local_archive_fails_clearly(served, fetch, monkeypatch, md5_matches):
+@pytest.mark.parametrize('checksums_match', [False, True], ids=['differ', 'match'])
+def test_truncated_local_archive_fails_clearly(served, fetch, monkeypatch, checksums_match):
     """A local archive cut short: a DataError naming it, and no half-made data folder."""
-    _, archive, md5 = served
+    _, archive, checksums = served
     parent, data_dir, _ = fetch
     local = os.path.join(parent, data_helpers.ARCHIVE_NAME)
     shutil.copy(archive, local)
     os.truncate(local, os.path.getsize(local) // 2)
-    monkeypatch.setattr(data_helpers, 'CIFAR10_MD5', md5_of(local) if md5_matches else md5)
+    monkeypatch.setattr(data_helpers, 'CIFAR10_CHECKSUMS',
+                        checksums_of(local) if checksums_match else checksums)
     with pytest.raises(DataError) as error:
         data_helpers.load_data(data_dir)
     message = str(error.value)
     assert local in message
     assert 'damaged' in message
     assert os.listdir(parent) == [data_helpers.ARCHIVE_NAME]
+
+
+FULL_DISK_UNPACK = """
+import resource, signal, sys
+import data_helpers
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # room for no batch file
+data_helpers.SCRIPT_DIR = data_helpers.DEFAULT_DATA_DIR = sys.argv[1]
+data_helpers.DEFAULT_DATA_DIR += '/cifar-10-batches-py'
+data_helpers.CIFAR10_CHECKSUMS = dict(MD5=sys.argv[2], **{'SHA-256': sys.argv[3]})
+try:
+    data_helpers.load_data(data_helpers.DEFAULT_DATA_DIR)
+except data_helpers.DataError as error:
+    print(error)
+"""
+
+
+def test_a_full_disk_while_unpacking_keeps_the_good_archive(served, tmp_path):
+    """No room to unpack: the archive is fine and kept, no half-made folder is left."""
+    _, archive, checksums = served
+    local = shutil.copy(archive, tmp_path / data_helpers.ARCHIVE_NAME)
+    result = subprocess.run(
+        [sys.executable, '-c', FULL_DISK_UNPACK, str(tmp_path), checksums['MD5'],
+         checksums['SHA-256']], capture_output=True, text=True, timeout=120,
+        cwd=os.path.dirname(os.path.abspath(data_helpers.__file__)))
+    assert 'Cannot unpack' in result.stdout and 'File too large' in result.stdout
+    assert 'archive itself is fine and is kept' in result.stdout
+    assert 'damaged' not in result.stdout
+    assert os.listdir(tmp_path) == [data_helpers.ARCHIVE_NAME]
+    assert checksums_of(local) == checksums
 
 
 def test_script_reports_missing_data_without_traceback(fetch, tmp_path, run):
