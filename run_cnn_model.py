@@ -36,6 +36,9 @@ flags.DEFINE_integer('batch_size', 128, 'Images per minibatch.', flag_values=FLA
 flags.DEFINE_float('dropout_rate', 0.3, 'Fraction of activations dropped in training.',
                    flag_values=FLAGS)
 train_helpers.define_run_flags(FLAGS)
+# What the flag values must be; a resumed run's saved settings are checked too
+FLAG_RULES = dict(positive=('learning_rate', 'epochs', 'batch_size'),
+                  non_negative=('validation_size', 'seed'), rates=('dropout_rate',))
 
 MODEL = 'cnn'
 PRINT_EVERY = 10      # epochs between the published progress lines
@@ -255,11 +258,10 @@ def main(argv):
     """Parses and checks the flags, loads the data, trains, reports."""
     start_time = time.time()
     train_helpers.parse_flags(FLAGS, argv)
-    train_helpers.check_flags(
-        FLAGS, positive=('learning_rate', 'epochs', 'batch_size'),
-        non_negative=('validation_size', 'seed'), rates=('dropout_rate',))
+    train_helpers.check_flags(FLAGS, **FLAG_RULES)
     # Checks train_dir; with --resume, finds the run and takes its settings
-    run_dir, resume_from = train_helpers.start_run(FLAGS, MODEL)
+    # (which must pass the same checks)
+    run_dir, resume_from = train_helpers.start_run(FLAGS, MODEL, FLAG_RULES)
     train_helpers.print_parameters(FLAGS)
 
     # Load CIFAR-10 as 32 x 32 x 3 images

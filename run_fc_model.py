@@ -35,6 +35,9 @@ flags.DEFINE_integer('hidden1', 120, 'Number of units in the hidden layer.',
 flags.DEFINE_integer('batch_size', 400, 'Images per training batch.', flag_values=FLAGS)
 flags.DEFINE_float('reg_constant', 0.1, 'Regularisation constant.', flag_values=FLAGS)
 train_helpers.define_run_flags(FLAGS)
+# What the flag values must be; a resumed run's saved settings are checked too
+FLAG_RULES = dict(positive=('learning_rate', 'max_steps', 'hidden1', 'batch_size'),
+                  non_negative=('reg_constant', 'validation_size', 'seed'))
 
 MODEL = 'fc'
 SUMMARY_EVERY = 100      # steps between printed accuracies and TensorBoard summaries
@@ -212,11 +215,10 @@ def main(argv):
     """Parses and checks the flags, loads the data, trains, reports."""
     start_time = time.time()
     train_helpers.parse_flags(FLAGS, argv)
-    train_helpers.check_flags(
-        FLAGS, positive=('learning_rate', 'max_steps', 'hidden1', 'batch_size'),
-        non_negative=('reg_constant', 'validation_size', 'seed'))
+    train_helpers.check_flags(FLAGS, **FLAG_RULES)
     # Checks train_dir; with --resume, finds the run and takes its settings
-    run_dir, resume_from = train_helpers.start_run(FLAGS, MODEL)
+    # (which must pass the same checks)
+    run_dir, resume_from = train_helpers.start_run(FLAGS, MODEL, FLAG_RULES)
     train_helpers.print_parameters(FLAGS)
 
     # Load CIFAR-10 data

@@ -18,11 +18,15 @@ name:
 """
 
 import contextlib
+import errno
+import glob
 import json
 import math
 import os
+import shutil
 import sys
 import tempfile
+import threading
 import time
 
 # TensorFlow logs a page of C++ start-up notes; a learner needs none of them.
@@ -56,6 +60,21 @@ def _import_tensorflow_quietly():
 tf = _import_tensorflow_quietly()
 tf.get_logger().setLevel('ERROR')  # deprecation notes about tf.compat.v1 itself
 
+
+def _quiet_summary_writer_thread(args, default_hook=threading.excepthook):
+    """Keeps a failing summary writer's thread (a full disk) from printing a traceback.
+
+    `FileWriter` hands the thread's error to the script at its next
+    `add_summary` or `close`, and `run_main` reports it once, as a message.
+    """
+    if args.thread is None or args.thread.name != 'EventLoggerThread':
+        default_hook(args)
+
+
+threading.excepthook = _quiet_summary_writer_thread
+tf.get_logger().addFilter(
+    lambda record: not record.getMessage().startswith('EventFileWriter writer thread error'))
+
 from tensorboard.plugins.hparams import summary_v2 as hparams_plugin  # noqa: E402
 
 PARAMS_FILE = 'params.json'
@@ -75,6 +94,14 @@ LOCK_FILE = '.training'
 # folder's name and of the hyper-parameters shown in TensorBoard.
 NOT_HYPERPARAMETERS = ('train_dir', 'data_dir', 'resume')
 MODEL_NAMES = {'fc': 'the two-layer network', 'cnn': 'the convolutional network'}
+# The settings of params.json that restore_model.py uses as they are, and what
+# each must be (resume_flags checks every setting against its flag).
+RECORDED_SETTINGS = {
+    'model': lambda value: value in MODEL_NAMES,
+    'data_dir': lambda value: isinstance(value, str),
+    'validation_size': lambda value: type(value) is int and value >= 0,
+    'train_images': lambda value: type(value) is int and value >= 0,
+}
 
 
 class TrainingInterrupted(UserError):
@@ -103,7 +130,36 @@ def run_main(main, argv=None):
         return 130
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stdout = None
+    except (OSError, RuntimeError, tf.errors.OpError) as error:
+        problem = disk_problem(error)
+        if problem is None:
+            raise
+        print(f'\nError: {problem}. Checkpoints saved before are intact: free some disk '
+              'space (or fix the folder), then run again, with --resume to continue a '
+              'run.', file=sys.stderr)
+        return 1
     return 0
+
+
+DISK_FULL = {errno.ENOSPC: 'No space left on device', errno.EDQUOT: 'Disk quota exceeded',
+             errno.EFBIG: 'File too large', errno.EROFS: 'Read-only file system'}
+
+
+def disk_problem(error):
+    """'Cannot write PATH: No space left on device' for a full disk; None otherwise.
+
+    Python reports it as an OSError; TensorFlow's writers as a RuntimeError or
+    an OpError whose text holds `PATH; No space left on device`.
+    """
+    if isinstance(error, OSError) and error.errno in DISK_FULL:
+        return f'Cannot write {error.filename or "a file"}: {DISK_FULL[error.errno]}'
+    text = getattr(error, 'message', None) or str(error)
+    for line in text.splitlines():
+        for reason in DISK_FULL.values():
+            if reason in line:
+                path = line.strip().split('; ')[0] if '; ' in line else 'a file'
+                return f'Cannot write {path}: {reason}'
+    return None
 
 
 def define_run_flags(flag_values, default_train_dir='tf_logs'):
@@ -249,6 +305,7 @@ def check_writable(folder):
     Raises:
         UserError: naming the folder and the reason.
     """
+    check_no_pattern_characters(folder)
     try:
         os.makedirs(folder, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
@@ -258,11 +315,34 @@ def check_writable(folder):
                         'Choose a folder you can write to.') from None
 
 
-def start_run(flag_values, model):
+def check_no_pattern_characters(train_dir):
+    """Fails when --train_dir holds a character TensorFlow reads as a file pattern.
+
+    `Saver.restore` and `tf.train.latest_checkpoint` look checkpoints up by
+    pattern, so in `runs[1]` they would never find the checkpoints saved there.
+
+    Raises:
+        UserError: naming the folder and the characters.
+    """
+    found = sorted(set(train_dir) & set('[]*?\\'))
+    if found:
+        raise UserError(
+            f'--train_dir {train_dir} contains {" ".join(found)}: TensorFlow reads checkpoint '
+            'paths as file patterns, so checkpoints saved there could not be found again. '
+            'Choose a folder whose name has none of [ ] * ? \\.')
+
+
+def start_run(flag_values, model, flag_rules):
     """Prepares a run before any data is loaded.
 
     Checks that train_dir can be written, finds the checkpoint that --resume
-    continues (adopting that run's settings) and fixes the seed.
+    continues (adopting that run's settings, which must pass `flag_rules` like
+    the flags did) and fixes the seed.
+
+    Args:
+        flag_values: the parsed and checked flags.
+        model: 'fc' or 'cnn'.
+        flag_rules: the keyword arguments the runner gives `check_flags`.
 
     Returns:
         (run_dir, checkpoint) of the resumed run, or (None, None) for a new run.
@@ -270,7 +350,7 @@ def start_run(flag_values, model):
     check_writable(flag_values.train_dir)
     run_dir = checkpoint = None
     if flag_values.resume:
-        run_dir, checkpoint = find_resume_checkpoint(flag_values, model)
+        run_dir, checkpoint = find_resume_checkpoint(flag_values, model, flag_rules)
     flag_values.seed = choose_seed(flag_values.seed)
     return run_dir, checkpoint
 
@@ -280,7 +360,8 @@ def prepare_run_dir(flag_values, model, data, run_dir=None):
 
     The run's parameters go to `params.json` (again on resume, so that a raised
     --max_steps or --epochs is what the next --resume continues to), and the
-    training mean image to `mean_image.npy`, for classifying own images.
+    training mean image to `mean_image.npy`, for classifying own images. A new
+    folder that cannot be filled (a full disk) is removed again.
 
     Args:
         flag_values: the parsed flags.
@@ -297,19 +378,26 @@ def prepare_run_dir(flag_values, model, data, run_dir=None):
     params = dict(own_flags(flag_values), model=model,
                   train_images=len(data['labels_train']),
                   data_dir=os.path.abspath(flag_values.data_dir or DEFAULT_DATA_DIR))
-    if run_dir is None:
-        run_dir = make_run_dir(flag_values.train_dir, run_name(flag_values, model))
-        np.save(os.path.join(run_dir, MEAN_IMAGE_FILE), data['mean_image'])
-    else:
+    if run_dir is not None:
         trained_on = load_run_params(run_dir).get('train_images', params['train_images'])
         if trained_on != params['train_images']:
             raise UserError(
                 f'The run in {run_dir} was trained on {trained_on:,} images, but '
                 f'{params["data_dir"]} gives {params["train_images"]:,}. Resume it with the '
                 'same --data_dir and --validation_size.')
-    write_atomically(os.path.join(run_dir, PARAMS_FILE),
-                     json.dumps(params, indent=2, sort_keys=True))
-    os.makedirs(os.path.join(run_dir, CHECKPOINT_FOLDER), exist_ok=True)
+        write_atomically(os.path.join(run_dir, PARAMS_FILE),
+                         json.dumps(params, indent=2, sort_keys=True))
+        os.makedirs(os.path.join(run_dir, CHECKPOINT_FOLDER), exist_ok=True)  # older runs
+        return run_dir
+    run_dir = make_run_dir(flag_values.train_dir, run_name(flag_values, model))
+    try:
+        np.save(os.path.join(run_dir, MEAN_IMAGE_FILE), data['mean_image'])
+        write_atomically(os.path.join(run_dir, PARAMS_FILE),
+                         json.dumps(params, indent=2, sort_keys=True))
+        os.makedirs(os.path.join(run_dir, CHECKPOINT_FOLDER))
+    except (OSError, UserError):
+        shutil.rmtree(run_dir, ignore_errors=True)  # no half-made run folder (a full disk)
+        raise
     return run_dir
 
 
@@ -378,7 +466,8 @@ def load_run_params(run_dir):
     """Reads the parameters a run was started with ({} when there are none).
 
     Raises:
-        UserError: the file is a link, or not a dict of settings.
+        UserError: the file is a link or not a dict of settings, or a setting
+            that restore_model.py uses has no valid value.
     """
     path = os.path.join(run_dir, PARAMS_FILE)
     if not os.path.lexists(path):
@@ -395,6 +484,10 @@ def load_run_params(run_dir):
         else:
             if not isinstance(params, dict):
                 problem = 'does not hold the settings of a run'
+            else:
+                problem = next((f'gives {name} = {params[name]!r}, which is not a valid value'
+                                for name, valid in RECORDED_SETTINGS.items()
+                                if name in params and not valid(params[name])), None)
     if problem:
         raise UserError(f'{path} {problem}: the run in {run_dir} cannot be continued. Start '
                         'a new run, or move that folder out of the way.')
@@ -420,6 +513,7 @@ def latest_checkpoint(train_dir, model=None):
     Returns:
         The checkpoint path (as given to `Saver.restore`), or None.
     """
+    check_no_pattern_characters(train_dir)
     if not os.path.isdir(train_dir):
         return None
     run_dirs = [train_dir] + [os.path.join(train_dir, name)
@@ -434,43 +528,86 @@ def latest_checkpoint(train_dir, model=None):
             path = tf.train.latest_checkpoint(folder)
         except (tf.errors.OpError, ValueError):
             path = None  # a damaged state file: its folder is passed over
+        if path and not is_inside(path, folder):
+            print(f'Note: {os.path.join(folder, "checkpoint")} names {path}, outside its '
+                  'folder; that folder is passed over.', file=sys.stderr)
+            path = None  # restoring or resuming would read or write elsewhere
         if path and os.path.exists(path + '.index') and model in (None, checkpoint_model(path)):
             found.append((os.path.getmtime(path + '.index'), path))
     return max(found)[1] if found else None
 
 
-def resume_flags(flag_values, run_dir):
+def is_inside(path, folder):
+    """Whether `path` lies inside `folder`, once links and '..' are resolved."""
+    folder = os.path.realpath(folder)
+    return os.path.commonpath([os.path.realpath(path), folder]) == folder
+
+
+def resume_flags(flag_values, run_dir, flag_rules):
     """Takes the settings of the run being resumed, refusing conflicting flags.
 
+    A run folder may come from anywhere, so its `params.json` is data, not
+    instructions: each saved value must have its flag's type and pass the
+    same checks as a value typed on the command line.
+
     Raises:
-        UserError: a flag given on the command line differs from the run's.
+        UserError: a flag given on the command line differs from the run's, or
+            a saved value is not one the flag would take.
     """
+    path = os.path.join(run_dir, PARAMS_FILE)
     params = load_run_params(run_dir)
     for name, saved in params.items():
         if name in NOT_RESTORED_FLAGS or name not in flag_values:
             continue
         if flag_values[name].present and name in CHANGEABLE_FLAGS:
             continue
+        if not fits_flag(flag_values[name], saved):
+            raise UserError(f'{path} gives {name} = {saved!r}, which is not a value of '
+                            f'--{name}: the run in {run_dir} cannot be continued. Start a '
+                            'new run without --resume.')
         if flag_values[name].present and flag_values[name].value != saved:
             raise UserError(
                 f'--{name} {flag_values[name].value} differs from the run being resumed in '
                 f'{run_dir} ({saved}). A resumed run keeps its settings: drop the flag, '
                 'or start a new run without --resume.')
-        flag_values[name].value = saved
+        flag_values[name].value = float(saved) if isinstance(flag_values[name].default,
+                                                             float) else saved
+    try:
+        check_flags(flag_values, **flag_rules)
+    except UserError as error:
+        raise UserError(f'The settings saved in {path} are not valid ({error}) The run in '
+                        f'{run_dir} cannot be continued: start a new run without '
+                        '--resume.') from None
 
 
-def find_resume_checkpoint(flag_values, model):
+def fits_flag(flag, value):
+    """Whether `value`, read from a JSON file, is of the type `flag` takes."""
+    kind = flag.flag_type()
+    if value is None:
+        return flag.default is None
+    if kind == 'bool':
+        return isinstance(value, bool)
+    if kind == 'int':
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == 'float':
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, str)
+
+
+def find_resume_checkpoint(flag_values, model, flag_rules):
     """Finds the checkpoint that --resume continues and adopts the run's settings.
 
     Args:
         flag_values: the parsed flags; updated with the resumed run's values.
         model: the runner's model name, as stored in the run's parameters.
+        flag_rules: what the settings must pass (see `check_flags`).
 
     Returns:
         (run_dir, checkpoint).
 
     Raises:
-        UserError: no checkpoint of this model, or its run is still training.
+        UserError: no checkpoint of this model, its run is still training, or
+            its folder holds a link.
     """
     checkpoint = latest_checkpoint(flag_values.train_dir, model)
     if checkpoint is None:
@@ -486,10 +623,30 @@ def find_resume_checkpoint(flag_values, model):
             f'{newer[-1]}, stopped before its first checkpoint, so it cannot be resumed. '
             f'Start it again without --resume; or, to continue the run before it '
             f'({run_dir}), move {newer[-1]} out of {flag_values.train_dir} first.')
+    check_no_links(run_dir)
     check_not_in_use(run_dir)
-    resume_flags(flag_values, run_dir)
+    resume_flags(flag_values, run_dir, flag_rules)
     print(f'Resuming from {checkpoint}')
     return run_dir, checkpoint
+
+
+def check_no_links(run_dir):
+    """Fails when the run folder is, or holds, a link.
+
+    The suite never makes links; one in a run folder it is about to write in
+    would send checkpoints, the lock or the parameters somewhere else.
+
+    Raises:
+        UserError: naming the link.
+    """
+    for folder, subfolders, files in os.walk(run_dir):
+        for path in [folder] + [os.path.join(folder, name) for name in subfolders + files]:
+            if os.path.islink(path):
+                raise UserError(
+                    f'{path} is a link. A run folder made by this suite holds none, and '
+                    'training writes only its own files, not through links: the run in '
+                    f'{run_dir} is not continued. Remove the link, or start a new run '
+                    'without --resume.')
 
 
 def newer_runs_without_checkpoint(train_dir, model, since):
@@ -723,17 +880,24 @@ def checked_restore(checkpoint, model_description='the model of this run'):
 def save_errors_explained(run_dir, resume_command):
     """Turns a failed `saver.save` (a full disk, say) into a clear message.
 
+    The temporary files of the failed save are removed, to give back the space.
+
     Raises:
         UserError: naming the folder; the earlier checkpoints are intact.
     """
     try:
         yield
     except (OSError, ValueError, tf.errors.OpError) as error:  # ValueError: folder gone
+        for pattern in ('*.tmp*', '*.tempstate*'):
+            for leftover in glob.glob(os.path.join(glob.escape(run_dir), '**', pattern),
+                                      recursive=True):
+                with contextlib.suppress(OSError):
+                    os.remove(leftover)
+        reason = disk_problem(error) or getattr(error, 'message', str(error)).splitlines()[0]
         raise UserError(
-            'Could not save a checkpoint in {} ({}). Earlier checkpoints there '
-            'are intact. Free some disk space or fix the folder, then continue '
-            'with: {}'.format(run_dir, getattr(error, 'message', error),
-                              resume_command)) from None
+            f'Could not save a checkpoint in {run_dir} ({reason}). Earlier checkpoints there '
+            'are intact. Free some disk space or fix the folder, then continue with: '
+            f'{resume_command}') from None
 
 
 def save_and_stop(saver, sess, checkpoint_file, resume_command):

@@ -6,7 +6,9 @@ diverging training, Ctrl-C and resuming, unwritable folders, a full disk,
 runs started at once, and own images that cannot be read.
 """
 
+import errno
 import glob
+import json
 import os
 import re
 import shutil
@@ -14,7 +16,9 @@ import signal
 import struct
 import subprocess
 import sys
+import threading
 import time
+import types
 import zlib
 
 import train_helpers
@@ -24,6 +28,7 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 from script_runs import run_captured
+from tensorflow.python.summary.writer import event_file_writer
 
 import data_helpers
 import restore_model
@@ -32,6 +37,7 @@ import run_fc_model
 import softmax
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REAL_EVENTS_WRITER = event_file_writer._pywrap_events_writer.EventsWriter
 
 
 def assert_user_error(code, err, *phrases):
@@ -527,6 +533,61 @@ def test_params_json_is_never_written_through_a_link(run, cifar_dir, tmp_path):
     assert checkpoint_steps(folder) == [100]
 
 
+def make_hostile(folder, how, outside):
+    """Turns a finished run folder into one a stranger might hand over.
+
+    `outside` is a folder beside the train_dir holding a copy of the run: what
+    the hostile folder points at, and what must stay untouched.
+    """
+    params_path = os.path.join(folder, train_helpers.PARAMS_FILE)
+    state = os.path.join(folder, 'checkpoints', 'checkpoint')
+    target = os.path.join(outside, 'run', 'checkpoints', 'model.ckpt-100')
+    if how == 'lock-link':
+        os.symlink(os.path.join(outside, 'run', train_helpers.PARAMS_FILE),
+                   os.path.join(folder, train_helpers.LOCK_FILE))
+    elif how == 'checkpoints-link':
+        shutil.rmtree(os.path.join(folder, 'checkpoints'))
+        os.symlink(os.path.join(outside, 'run', 'checkpoints'),
+                   os.path.join(folder, 'checkpoints'))
+    elif how in ('state-absolute', 'state-dot-dot'):
+        path = target if how == 'state-absolute' else os.path.relpath(
+            target, os.path.dirname(state))
+        with open(state, 'w') as f:
+            f.write(f'model_checkpoint_path: "{path}"\n')
+    else:
+        with open(params_path) as f:
+            params = json.load(f)
+        params.update({'bad-value': {'learning_rate': -1.0},
+                       'wrong-type': {'hidden1': '120; rm -rf ~'}}[how])
+        with open(params_path, 'w') as f:
+            json.dump(params, f)
+
+
+@pytest.mark.parametrize('how, phrases', [
+    ('lock-link', ['.training is a link', 'not continued']),
+    ('checkpoints-link', ['checkpoints is a link', 'not continued']),
+    ('state-absolute', ['outside its folder', 'no checkpoint']),
+    ('state-dot-dot', ['outside its folder', 'no checkpoint']),
+    ('bad-value', ['params.json are not valid', 'learning_rate is -1.0']),
+    ('wrong-type', ["hidden1 = '120; rm -rf ~'", 'not a value of --hidden1']),
+])
+def test_resume_treats_a_run_folder_as_data(run, cifar_dir, tmp_path, how, phrases):
+    """Links, checkpoint paths leading out, bad saved settings: refused, nothing written."""
+    train_dir = str(tmp_path / 'logs')
+    short_fc_run(run, cifar_dir, train_dir)
+    (folder,) = run_folders(train_dir)
+    outside = str(tmp_path / 'someone-elses')
+    shutil.copytree(folder, os.path.join(outside, 'run'))
+    make_hostile(folder, how, outside)
+    before = files_of(outside)
+    code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--resume', '--max_steps', '200')
+    assert_user_error(code, err, *phrases)
+    assert 'Step' not in out
+    assert files_of(outside) == before
+    assert not glob.glob(os.path.join(train_dir, '**', 'model.ckpt-200*'), recursive=True)
+
+
 def test_fc_and_cnn_runs_in_one_train_dir(run, cifar_dir, tmp_path):
     """The README's order (fc, then cnn, same tf_logs): each resumes and restores its own."""
     train_dir = str(tmp_path / 'logs')
@@ -651,6 +712,50 @@ def test_train_dir_that_cannot_be_written(run, no_data, tmp_path):
     assert blocker.read_text() == 'my notes\n'
 
 
+def test_train_dir_with_pattern_characters_is_refused(run, no_data, tmp_path):
+    """runs[1] would save checkpoints that TensorFlow's pattern lookup never finds again."""
+    train_dir = str(tmp_path / 'runs[1]')
+    code, out, err = run(run_fc_model, '--data_dir', no_data, '--train_dir', train_dir)
+    assert_user_error(code, err, f'--train_dir {train_dir} contains [ ]', 'could not be found')
+    assert not os.path.exists(train_dir)
+    code, out, err = run(restore_model, '--train_dir', train_dir)
+    assert_user_error(code, err, f'--train_dir {train_dir} contains [ ]')
+
+
+def test_restore_checks_the_settings_it_reads_from_params_json(run, fc_checkpoint, tmp_path):
+    """A run folder's recorded validation_size is data: a bad one is named, not used."""
+    train_dir = str(tmp_path / 'handed-over')
+    shutil.copytree(fc_checkpoint, train_dir)
+    (folder,) = run_folders(train_dir)
+    params_path = os.path.join(folder, train_helpers.PARAMS_FILE)
+    with open(params_path) as f:
+        params = json.load(f)
+    with open(params_path, 'w') as f:
+        json.dump(dict(params, validation_size='all'), f)
+    code, out, err = run(restore_model, '--train_dir', train_dir)
+    assert_user_error(code, err, params_path, "validation_size = 'all'")
+    assert 'Test accuracy' not in out
+
+
+def test_restore_never_downloads_into_a_recorded_data_dir(run, fc_checkpoint, tmp_path,
+                                                         monkeypatch):
+    """A run folder from another machine names a data folder that is not here: no download."""
+    monkeypatch.setattr(data_helpers, 'CIFAR10_URL', 'file:///nonexistent/cifar-10.tar.gz')
+    train_dir = str(tmp_path / 'handed-over')
+    shutil.copytree(fc_checkpoint, train_dir)
+    (folder,) = run_folders(train_dir)
+    params_path = os.path.join(folder, train_helpers.PARAMS_FILE)
+    with open(params_path) as f:
+        params = json.load(f)
+    recorded = str(tmp_path / 'home' / 'alice' / 'cifar-10-batches-py')
+    with open(params_path, 'w') as f:
+        json.dump(dict(params, data_dir=recorded), f)
+    code, out, err = run(restore_model, '--train_dir', train_dir)
+    assert_user_error(code, err, f'{recorded} does not exist',
+                      f'nearest folder that does is {tmp_path}.', 'params.json')
+    assert not os.path.exists(tmp_path / 'home')
+
+
 def test_disk_full_while_saving_keeps_earlier_checkpoints(run, cifar_dir, tmp_path,
                                                           monkeypatch):
     """The second save fails for lack of space: exit 1, the first checkpoint restores."""
@@ -677,6 +782,70 @@ def test_disk_full_while_saving_keeps_earlier_checkpoints(run, cifar_dir, tmp_pa
     code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
     assert code == 0, err
     assert 'Current step: 1000' in out.splitlines()
+
+
+class DiskFillsEventsWriter:
+    """TensorFlow's C++ event-file writer, on a disk that fills after `room` events.
+
+    Like the real one on a full disk, writing goes on quietly and the flush
+    fails, in the `FileWriter`'s own thread.
+    """
+
+    room = 3
+
+    def __init__(self, prefix):
+        self._real = REAL_EVENTS_WRITER(prefix)
+        self._events = 0
+
+    def WriteEvent(self, event):  # noqa: N802 (the C++ writer's name)
+        self._events += 1
+        if self._events <= self.room:
+            self._real.WriteEvent(event)
+
+    def Flush(self):  # noqa: N802
+        if self._events > self.room:
+            name = self._real.FileName()
+            raise RuntimeError(f'{name}; No space left on device\n\tFailed to flush '
+                               f'{self._events - self.room} events to {name}')
+        self._real.Flush()
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+def test_disk_full_while_writing_summaries(run, cifar_dir, tmp_path, monkeypatch, capfd):
+    """The summary writer's thread fails: one message naming the file, no thread traceback."""
+    monkeypatch.setattr(event_file_writer, '_pywrap_events_writer',
+                        types.SimpleNamespace(EventsWriter=DiskFillsEventsWriter))
+    # pytest puts its own hook in place for each test; a script has the suite's
+    monkeypatch.setattr(threading, 'excepthook', train_helpers._quiet_summary_writer_thread)
+    train_dir = str(tmp_path / 'logs')
+    code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--max_steps', '300', '--batch_size', '50', '--seed', '1')
+    assert_user_error(code, err, 'No space left on device', 'events.out.tfevents',
+                      'Checkpoints saved before are intact')
+    assert err.strip().count('\n') == 0  # one paragraph
+    printed_elsewhere = capfd.readouterr()
+    assert 'Exception in thread' not in printed_elsewhere.err + err
+    assert 'writer thread error' not in printed_elsewhere.err + err
+    (folder,) = run_folders(train_dir)
+    assert checkpoint_steps(folder) == [300]
+    assert not os.path.exists(os.path.join(folder, train_helpers.LOCK_FILE))
+
+
+def test_disk_full_when_a_run_starts_leaves_no_half_made_folder(run, cifar_dir, tmp_path,
+                                                                monkeypatch):
+    """No room for the run folder's first files: a message, and no empty run folder."""
+    def no_space(path, *args, **kwargs):
+        raise OSError(errno.ENOSPC, 'No space left on device', path)
+
+    monkeypatch.setattr(np, 'save', no_space)
+    train_dir = str(tmp_path / 'logs')
+    code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--max_steps', '300', '--batch_size', '50')
+    assert_user_error(code, err, 'mean_image.npy: No space left on device', 'free some disk')
+    assert 'Step' not in out
+    assert run_folders(train_dir) == []
 
 
 def test_two_runs_at_once_get_their_own_folders(cifar_dir, tmp_path):
