@@ -294,18 +294,23 @@ def load_image(path):
     if os.path.getsize(path) == 0:
         raise DataError(f'{path} is empty: it holds no image.')
     try:
-        with Image.open(path) as picture:
+        # Only the two formats photos come in: Pillow's other readers (EPS among
+        # them, which runs Ghostscript) are never handed a file from the web.
+        with Image.open(path, formats=('PNG', 'JPEG')) as picture:
             if picture.width * picture.height > most_pixels:
                 raise DataError(f'{path} is {picture.width} x {picture.height} pixels; photos '
                                 'of up to 64 megapixels are read. Scale it down first.')
             picture.draft('RGB', (8 * IMAGE_SIZE, 8 * IMAGE_SIZE))  # JPEG: decode smaller
             picture = ImageOps.exif_transpose(picture)  # phone photos: upright
             if picture.mode.startswith('I'):  # 16- or 32-bit grey: scale to 8 bits
-                grey = np.asarray(picture, dtype=np.float64)
-                picture = Image.fromarray(np.uint8(grey * 255 / max(grey.max(), 1)))
+                brightest = max(picture.getextrema()[1], 1)
+                scale = 255 / brightest
+                picture = picture.point(lambda value: value * scale + 0.5).convert('L')
             picture = picture.convert('RGB')
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
-            Image.DecompressionBombError) as error:
+    except UnidentifiedImageError:
+        raise DataError(f'{path} is not a PNG or JPEG image; only these two are read. Save '
+                        'it as PNG or JPEG first.') from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise DataError(
             f'{path} is not an image that can be read (PNG or JPEG): {error}.') from None
     side = min(picture.size)

@@ -730,3 +730,16 @@ def test_a_batch_file_that_would_run_code_is_refused_unrun(damaged_copy, tmp_pat
     assert 'Step' not in out
     assert not os.path.exists(marker)
 
+
+
+def test_a_16_bit_grey_png_is_scaled_to_8_bits_in_colour(tmp_path):
+    """A 16-bit grey photo: its brightest value becomes 255, in all three channels."""
+    from PIL import Image
+    grey = np.full((64, 64), 40000, np.uint16)
+    grey[:, 32:] = 10000
+    path = str(tmp_path / 'scan.png')
+    Image.fromarray(grey).save(path)
+    pixels = data_helpers.load_image(path).reshape(3, 32, 32)
+    assert (pixels[0] == pixels[1]).all() and (pixels[1] == pixels[2]).all()
+    assert (pixels[0, :, :12] == 255).all()
+    assert (pixels[0, :, -12:] == 64).all()  # 10000 * 255 / 40000 = 63.75, rounded

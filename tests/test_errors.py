@@ -27,6 +27,7 @@ import cifar_files
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
+from PIL import Image
 from script_runs import run_captured
 from tensorflow.python.summary.writer import event_file_writer
 
@@ -904,7 +905,8 @@ def png_header(width, height):
 @pytest.mark.parametrize('kind, phrase', [
     ('missing', 'does not exist'),
     ('empty', 'is empty'),
-    ('text', 'is not an image'),
+    ('text', 'is not a PNG or JPEG image'),
+    ('gif', 'is not a PNG or JPEG image'),  # a real picture, in a format never opened
     ('bomb', 'pixels'),  # 30000 x 30000: refused from its header, before any decoding
     ('too-large', '64 megapixels'),
 ])
@@ -915,6 +917,8 @@ def test_restore_image_that_cannot_be_read(run, fc_checkpoint, tmp_path, kind, p
         path.write_bytes(b'')
     elif kind == 'text':
         path.write_text('a shopping list, not a photo\n')
+    elif kind == 'gif':
+        Image.new('RGB', (40, 30), 'red').save(path, format='GIF')
     elif kind == 'bomb':
         path.write_bytes(png_header(30000, 30000))
     elif kind == 'too-large':
