@@ -204,6 +204,8 @@ def read_batch(path):
             remedy = f'replace {folder} with a good copy of CIFAR-10 (python version)'
         raise DataError(f'{path} {problem}. The data set looks damaged: {remedy}.')
 
+    if os.path.lexists(path) and not os.path.isfile(path):
+        fail('is not a file (a folder, a device or a special file)')
     if not os.path.isfile(path):
         raise DataError(
             f'{path} is missing: {folder} does not hold the CIFAR-10 batch files. Point '

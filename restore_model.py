@@ -125,7 +125,10 @@ def load_own_images(checkpoint, model):
     mean_path = os.path.join(train_helpers.run_dir_of(checkpoint), train_helpers.MEAN_IMAGE_FILE)
     if os.path.isfile(mean_path):
         try:
-            mean_image = np.load(mean_path).astype(np.float32).reshape(data_helpers.IMAGE_PIXELS)
+            # Mapped, not read: a damaged header cannot ask for terabytes; and
+            # never unpickled, so the file cannot run code.
+            mean_image = np.load(mean_path, mmap_mode='r', allow_pickle=False)
+            mean_image = mean_image.astype(np.float32).reshape(data_helpers.IMAGE_PIXELS)
         except (OSError, ValueError) as error:  # damaged, or not an image of 3,072 values
             raise data_helpers.UserError(
                 f'{mean_path} cannot be read as the mean image of the run ({error}). Delete '
@@ -152,7 +155,8 @@ def main(argv):
         raise data_helpers.UserError(f'Unexpected argument {more_images[0]!r}: to classify '
                                      'images, pass --image PATH [PATH ...].')
     FLAGS.image = (FLAGS.image or []) + more_images  # --image a.png b.png
-    train_helpers.check_flags(FLAGS, positive=('hidden1',), non_negative=('reg_constant',))
+    train_helpers.check_flags(FLAGS, positive=('hidden1',), non_negative=('reg_constant',),
+                              at_most={'hidden1': 100_000})
     checkpoint = find_checkpoint()
     model = choose_model(train_helpers.checkpoint_variables(checkpoint))
     run_params = train_helpers.load_run_params(train_helpers.run_dir_of(checkpoint))

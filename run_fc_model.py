@@ -37,7 +37,8 @@ flags.DEFINE_float('reg_constant', 0.1, 'Regularisation constant.', flag_values=
 train_helpers.define_run_flags(FLAGS)
 # What the flag values must be; a resumed run's saved settings are checked too
 FLAG_RULES = dict(positive=('learning_rate', 'max_steps', 'hidden1', 'batch_size'),
-                  non_negative=('reg_constant', 'validation_size', 'seed'))
+                  non_negative=('reg_constant', 'validation_size', 'seed'),
+                  at_most={'hidden1': 100_000})
 
 MODEL = 'fc'
 SUMMARY_EVERY = 100      # steps between printed accuracies and TensorBoard summaries

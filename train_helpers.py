@@ -132,11 +132,16 @@ def run_main(main, argv=None):
         sys.stdout = None
     except (OSError, RuntimeError, tf.errors.OpError) as error:
         problem = disk_problem(error)
-        if problem is None:
+        if problem:
+            print(f'\nError: {problem}. Checkpoints saved before are intact: free some disk '
+                  'space (or fix the folder), then run again, with --resume to continue a '
+                  'run.', file=sys.stderr)
+        elif isinstance(error, tf.errors.ResourceExhaustedError):
+            reason = error.message.splitlines()[0]
+            print(f'\nError: TensorFlow ran out of memory ({reason}). Use a smaller '
+                  '--batch_size (or --hidden1), or close other programs.', file=sys.stderr)
+        else:
             raise
-        print(f'\nError: {problem}. Checkpoints saved before are intact: free some disk '
-              'space (or fix the folder), then run again, with --resume to continue a '
-              'run.', file=sys.stderr)
         return 1
     return 0
 
@@ -231,7 +236,7 @@ def print_parameters(flag_values):
     print()
 
 
-def check_flags(flag_values, positive=(), non_negative=(), rates=()):
+def check_flags(flag_values, positive=(), non_negative=(), rates=(), at_most=None):
     """Checks flag values before any work is done.
 
     Args:
@@ -239,6 +244,7 @@ def check_flags(flag_values, positive=(), non_negative=(), rates=()):
         positive: names that must be > 0.
         non_negative: names that must be >= 0.
         rates: names that must lie in [0, 1).
+        at_most: {name: largest value}, for sizes beyond what a computer holds.
 
     Raises:
         UserError: listing every bad value at once.
@@ -259,6 +265,9 @@ def check_flags(flag_values, positive=(), non_negative=(), rates=()):
             problems.append(f'--{name} is {value}; it must be 0 or more')
         elif name in rates and not 0 <= value < 1:
             problems.append(f'--{name} is {value}; it must be at least 0 and below 1')
+        elif at_most and name in at_most and value > at_most[name]:
+            problems.append(f'--{name} is {value}; it can be at most {at_most[name]:,} (the '
+                            'weights would not fit in memory)')
     if problems:
         raise UserError('Bad flag value: {}.'.format('; '.join(problems)))
 

@@ -538,6 +538,7 @@ def test_hostile_archive_is_refused_even_without_tar_filters(fetch, tmp_path, mo
     assert not os.path.exists(data_dir) and not os.path.exists(data_dir + '.partial')
 
 
+@pytest.mark.filterwarnings('ignore:Python 3.14 will:DeprecationWarning')  # 3.12+ warns
 def test_archive_unpacks_on_a_python_without_tar_filters(served, fetch, monkeypatch):
     """The genuine archive unpacks where tarfile has no filter= (Python before 3.11.4)."""
     monkeypatch.delattr(tarfile, 'data_filter', raising=False)
@@ -662,8 +663,14 @@ def _ragged_data(path):
                                              'labels': labels[:2]}))
 
 
+def _fifo(path):
+    os.remove(path)
+    os.mkfifo(path)  # opening it to read would wait forever
+
+
 DAMAGES = {
     'missing-file': (os.remove, 'missing'),
+    'a-fifo': (_fifo, 'is not a file'),
     'not-a-pickle': (_random_bytes, 'pickle'),
     'cut-short': (_cut_short, 'pickle'),
     'no-labels': (_no_labels, "'labels'"),

@@ -104,6 +104,7 @@ def fc_checkpoint(cifar_dir, tmp_path_factory):
     (run_fc_model, ['--batch_size', '0'], '--batch_size is 0; it must be greater than 0'),
     (run_fc_model, ['--max_steps', '-3'], '--max_steps is -3; it must be greater than 0'),
     (run_fc_model, ['--hidden1', '0'], '--hidden1 is 0; it must be greater than 0'),
+    (run_fc_model, ['--hidden1', '10000000000'], 'it can be at most 100,000'),
     (run_fc_model, ['--learning_rate', '0'], '--learning_rate is 0.0; it must be greater than 0'),
     (run_fc_model, ['--learning_rate', 'nan'], '--learning_rate is nan; it must be a finite'),
     (run_fc_model, ['--learning_rate', '1e-300'], '--learning_rate is 1e-300; that is 0 as'),
@@ -930,16 +931,24 @@ def test_restore_image_that_cannot_be_read(run, fc_checkpoint, tmp_path, kind, p
         assert path.read_text() == 'a shopping list, not a photo\n'
 
 
-def test_restore_with_a_damaged_mean_image(run, cifar_dir, tmp_path):
-    """--image with a run whose mean_image.npy is damaged: the file is named, no traceback."""
+@pytest.mark.parametrize('damage', ['not-numpy', 'huge-shape', 'pickled'])
+def test_restore_with_a_damaged_mean_image(run, cifar_dir, tmp_path, damage):
+    """--image with a run whose mean_image.npy is damaged or hostile: named, nothing run."""
     train_dir = str(tmp_path / 'logs')
     short_fc_run(run, cifar_dir, train_dir)
     (folder,) = run_folders(train_dir)
     mean_path = os.path.join(folder, train_helpers.MEAN_IMAGE_FILE)
-    with open(mean_path, 'wb') as f:
-        f.write(b'not numpy')
+    if damage == 'not-numpy':
+        with open(mean_path, 'wb') as f:
+            f.write(b'not numpy')
+    elif damage == 'huge-shape':  # a header that asks for 4 TB
+        with open(mean_path, 'wb') as f:
+            np.lib.format.write_array_header_1_0(
+                f, {'descr': '<f4', 'fortran_order': False, 'shape': (10 ** 12,)})
+            f.write(bytes(100))
+    else:  # an object array: loading it would unpickle, and so run code
+        np.save(mean_path, np.array([print], dtype=object), allow_pickle=True)
     photo = tmp_path / 'photo.png'
-    from PIL import Image
     Image.new('RGB', (40, 30), 'red').save(photo)
     code, out, err = run(restore_model, '--train_dir', train_dir, '--image', str(photo))
     assert_user_error(code, err, mean_path, 'Delete it')
