@@ -487,9 +487,10 @@ def load_run_params(run_dir):
     else:
         try:
             with open(path) as f:
-                params = json.load(f)
-        except (OSError, ValueError) as error:
-            problem = f'cannot be read ({error})'
+                text = f.read(1 << 20)  # a run's settings take a few hundred bytes
+            params = json.loads(text)
+        except (OSError, ValueError, RecursionError) as error:  # RecursionError: [[[[...
+            problem = f'cannot be read ({type(error).__name__}: {error})'
         else:
             if not isinstance(params, dict):
                 problem = 'does not hold the settings of a run'
