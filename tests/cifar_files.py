@@ -123,3 +123,21 @@ def python3_pickle(obj):
     buffer = io.BytesIO()
     pickle.dump(obj, buffer, protocol=2)
     return buffer.getvalue()
+
+
+class RunsCode:
+    """Pickled, it asks the unpickler to call os.mkdir(folder): code from the file."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def __reduce__(self):
+        return os.mkdir, (self.folder,)
+
+
+def write_hostile_test_batch(folder, marker):
+    """Replaces `folder`'s test_batch by a good-looking one that would create `marker`."""
+    pixels = make_images(10, seed=1)
+    with open(os.path.join(folder, 'test_batch'), 'wb') as f:
+        f.write(python3_pickle({'data': pixels, 'labels': [0] * 10,
+                                'filenames': RunsCode(marker)}))

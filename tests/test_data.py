@@ -711,23 +711,11 @@ def test_script_reports_damaged_file_without_traceback(damaged_copy, run):
     assert 'Traceback' not in err
 
 
-class _RunsCode:
-    """Pickled, it asks the unpickler to call os.mkdir(folder): code from the file."""
-
-    def __init__(self, folder):
-        self.folder = folder
-
-    def __reduce__(self):
-        return os.mkdir, (self.folder,)
-
-
 def test_a_batch_file_that_would_run_code_is_refused_unrun(damaged_copy, tmp_path, run):
     """A test_batch whose pickle calls a function: refused, named, and the function never ran."""
     marker = str(tmp_path / 'the-file-ran-code')
     path = os.path.join(damaged_copy, 'test_batch')
-    pixels, labels = _pixels_and_labels()
-    _write(path, cifar_files.python3_pickle({'data': pixels, 'labels': labels,
-                                             'filenames': _RunsCode(marker)}))
+    cifar_files.write_hostile_test_batch(str(damaged_copy), marker)
     with pytest.raises(DataError) as error:
         data_helpers.load_data(str(damaged_copy))
     assert path in str(error.value) and 'mkdir' in str(error.value)

@@ -758,6 +758,32 @@ def test_restore_never_downloads_into_a_recorded_data_dir(run, fc_checkpoint, tm
     assert not os.path.exists(tmp_path / 'home')
 
 
+@pytest.mark.parametrize('script', [restore_model, run_fc_model])
+def test_a_handed_over_run_whose_data_would_run_code(run, fc_checkpoint, tmp_path, script):
+    """"Just run restore_model.py": the run's recorded data folder holds a hostile pickle.
+
+    Without --data_dir, restore and --resume read the data folder params.json
+    names, here one inside the handed-over folder; nothing of its pickle runs.
+    """
+    train_dir = str(tmp_path / 'handed-over')
+    shutil.copytree(fc_checkpoint, train_dir)
+    (folder,) = run_folders(train_dir)
+    data_dir = cifar_files.write_dataset(os.path.join(folder, 'data', 'cifar-10-batches-py'))
+    marker = str(tmp_path / 'the-file-ran-code')
+    cifar_files.write_hostile_test_batch(data_dir, marker)
+    params_path = os.path.join(folder, train_helpers.PARAMS_FILE)
+    with open(params_path) as f:
+        params = json.load(f)
+    with open(params_path, 'w') as f:
+        json.dump(dict(params, data_dir=data_dir), f)
+    extra = ['--resume', '--max_steps', '40'] if script is run_fc_model else []
+    code, out, err = run(script, '--train_dir', train_dir, *extra)
+    assert_user_error(code, err, os.path.join(data_dir, 'test_batch'), 'mkdir',
+                      'nothing of it was run')
+    assert not os.path.exists(marker)
+    assert 'Test accuracy' not in out
+
+
 def test_disk_full_while_saving_keeps_earlier_checkpoints(run, cifar_dir, tmp_path,
                                                           monkeypatch):
     """The second save fails for lack of space: exit 1, the first checkpoint restores."""
