@@ -21,6 +21,7 @@ import os
 import pickle
 import queue
 import shutil
+import ssl
 import sys
 import tarfile
 import threading
@@ -63,7 +64,7 @@ TEST_FILE = 'test_batch'
 STALL_SECONDS = 60
 STALL_BYTES = 64 * 1024
 # Write errors that mean the disk or folder, not the archive, is the problem.
-DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG)
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EFBIG)
 
 
 class UserError(Exception):
@@ -517,10 +518,11 @@ def maybe_download_and_extract(data_dir):
     if os.path.abspath(data_dir) != os.path.abspath(DEFAULT_DATA_DIR):
         raise DataError(
             f'The data folder {data_dir} does not exist; the nearest folder that does is '
-            f'{nearest_existing_folder(data_dir)}. Check the spelling of --data_dir (a '
-            'continued or restored run uses the data_dir in its params.json unless '
-            '--data_dir is given). CIFAR-10 is downloaded only into the default folder, '
-            f'{DEFAULT_DATA_DIR}: leave out --data_dir to use it.')
+            f'{nearest_existing_folder(data_dir)}. Check the spelling of --data_dir, or pass '
+            'the folder that holds the batch files (a continued or restored run otherwise '
+            'uses the data_dir in its params.json). CIFAR-10 is downloaded only into the '
+            f'default folder, {DEFAULT_DATA_DIR}: leave out --data_dir, or pass that '
+            'folder, to use it.')
     parent = os.path.dirname(os.path.abspath(data_dir))
     candidates = [os.path.join(folder, ARCHIVE_NAME) for folder in (parent, SCRIPT_DIR)]
     archive = next((path for path in candidates if os.path.isfile(path)), None)
@@ -538,7 +540,11 @@ def maybe_download_and_extract(data_dir):
             raise
     else:
         print(f'Using {archive}')
-        problem = checksum_problem(checksums_of_file(archive))
+        try:
+            problem = checksum_problem(checksums_of_file(archive))
+        except OSError as error:  # not readable by this user, say
+            raise DataError(f'Cannot read {archive}: {error.strerror or error}. Fix its '
+                            'permissions, or move it away to download a fresh copy.') from None
         if problem:
             raise DataError(
                 f'{archive} is damaged, incomplete or not the official archive: {problem}. '
@@ -578,7 +584,8 @@ def download(url, archive, data_dir):
     done = 0
     try:
         with urllib.request.urlopen(url, timeout=30) as response, open(partial, 'wb') as out:
-            total = int(response.headers.get('Content-Length') or 170498071)
+            announced = response.headers.get('Content-Length')
+            total = int(announced or 170498071)
             bar = ProgressBar(total, ARCHIVE_NAME, unit_scale=1e6, unit=' MB')
             window_start, window_done = time.monotonic(), 0
             while True:
@@ -596,8 +603,11 @@ def download(url, archive, data_dir):
                                            f'bytes arrived in {STALL_SECONDS} s')
                     window_start, window_done = time.monotonic(), done
             bar.close()
+            if announced and done < total:
+                raise ConnectionError(f'the connection closed after {done:,} of {total:,} bytes')
     except OSError as error:
-        if error.errno not in DISK_ERRORS or isinstance(error, urllib.error.URLError):
+        if error.errno not in DISK_ERRORS or isinstance(error, (urllib.error.URLError,
+                                                                 ssl.SSLError)):
             raise download_failed(partial, url, archive, data_dir, error) from None
         remove_quietly(partial)
         raise DataError(f'Cannot write the download to {partial}: {error.strerror}. The data '
@@ -623,7 +633,9 @@ def download(url, archive, data_dir):
 def download_failed(partial, url, archive, data_dir, error):
     """Removes the partial download; the DataError that says where to get the archive."""
     remove_quietly(partial)
-    reason = getattr(error, 'reason', None) or str(error) or type(error).__name__
+    reason = str(getattr(error, 'reason', None) or error) or type(error).__name__
+    # A hostile server's text: one line, printable, short.
+    reason = ''.join(c if c.isprintable() else ' ' for c in ' '.join(reason.split()))[:200]
     folders = sorted({os.path.dirname(archive), SCRIPT_DIR})
     return DataError(
         f'CIFAR-10 is not in {data_dir} and could not be downloaded from {url} '

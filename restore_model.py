@@ -129,7 +129,7 @@ def load_own_images(checkpoint, model):
             # never unpickled, so the file cannot run code.
             mean_image = np.load(mean_path, mmap_mode='r', allow_pickle=False)
             mean_image = mean_image.astype(np.float32).reshape(data_helpers.IMAGE_PIXELS)
-        except (OSError, ValueError) as error:  # damaged, or not an image of 3,072 values
+        except (OSError, ValueError, EOFError, AttributeError) as error:  # damaged, empty, npz
             raise data_helpers.UserError(
                 f'{mean_path} cannot be read as the mean image of the run ({error}). Delete '
                 'it: the mean is then taken from the training data (--data_dir).') from None
@@ -156,7 +156,7 @@ def main(argv):
                                      'images, pass --image PATH [PATH ...].')
     FLAGS.image = (FLAGS.image or []) + more_images  # --image a.png b.png
     train_helpers.check_flags(FLAGS, positive=('hidden1',), non_negative=('reg_constant',),
-                              at_most={'hidden1': 100_000})
+                              at_most={'hidden1': train_helpers.MOST_HIDDEN_UNITS})
     checkpoint = find_checkpoint()
     model = choose_model(train_helpers.checkpoint_variables(checkpoint))
     run_params = train_helpers.load_run_params(train_helpers.run_dir_of(checkpoint))

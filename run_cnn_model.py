@@ -38,7 +38,8 @@ flags.DEFINE_float('dropout_rate', 0.3, 'Fraction of activations dropped in trai
 train_helpers.define_run_flags(FLAGS)
 # What the flag values must be; a resumed run's saved settings are checked too
 FLAG_RULES = dict(positive=('learning_rate', 'epochs', 'batch_size'),
-                  non_negative=('validation_size', 'seed'), rates=('dropout_rate',))
+                  non_negative=('validation_size', 'seed'), rates=('dropout_rate',),
+                  at_most={'seed': train_helpers.LARGEST_SEED})
 
 MODEL = 'cnn'
 PRINT_EVERY = 10      # epochs between the published progress lines

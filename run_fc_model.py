@@ -38,7 +38,8 @@ train_helpers.define_run_flags(FLAGS)
 # What the flag values must be; a resumed run's saved settings are checked too
 FLAG_RULES = dict(positive=('learning_rate', 'max_steps', 'hidden1', 'batch_size'),
                   non_negative=('reg_constant', 'validation_size', 'seed'),
-                  at_most={'hidden1': 100_000})
+                  at_most={'hidden1': train_helpers.MOST_HIDDEN_UNITS,
+                           'seed': train_helpers.LARGEST_SEED})
 
 MODEL = 'fc'
 SUMMARY_EVERY = 100      # steps between printed accuracies and TensorBoard summaries

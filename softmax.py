@@ -41,7 +41,8 @@ def main(argv):
     begin_time = time.time()
     train_helpers.parse_flags(FLAGS, argv)
     train_helpers.check_flags(FLAGS, positive=('batch_size', 'learning_rate', 'max_steps'),
-                              non_negative=('seed',))
+                              non_negative=('seed',),
+                              at_most={'seed': train_helpers.LARGEST_SEED})
     if FLAGS.train_dir:
         train_helpers.check_writable(FLAGS.train_dir)
     rng = np.random.default_rng(FLAGS.seed)

@@ -94,10 +94,15 @@ LOCK_FILE = '.training'
 # folder's name and of the hyper-parameters shown in TensorBoard.
 NOT_HYPERPARAMETERS = ('train_dir', 'data_dir', 'resume')
 MODEL_NAMES = {'fc': 'the two-layer network', 'cnn': 'the convolutional network'}
+# Limits for check_flags(at_most=...): beyond them a value cannot work. A hidden
+# layer of more units would not fit in memory; TensorFlow and NumPy take seeds
+# below 2**32.
+MOST_HIDDEN_UNITS = 100_000
+LARGEST_SEED = 2 ** 32 - 1
 # The settings of params.json that restore_model.py uses as they are, and what
 # each must be (resume_flags checks every setting against its flag).
 RECORDED_SETTINGS = {
-    'model': lambda value: value in MODEL_NAMES,
+    'model': lambda value: isinstance(value, str) and value in MODEL_NAMES,
     'data_dir': lambda value: isinstance(value, str),
     'validation_size': lambda value: type(value) is int and value >= 0,
     'train_images': lambda value: type(value) is int and value >= 0,
@@ -133,11 +138,11 @@ def run_main(main, argv=None):
     except (OSError, RuntimeError, tf.errors.OpError) as error:
         problem = disk_problem(error)
         if problem:
-            print(f'\nError: {problem}. Checkpoints saved before are intact: free some disk '
-                  'space (or fix the folder), then run again, with --resume to continue a '
-                  'run.', file=sys.stderr)
+            print(f'\nError: {problem}. Free some disk space (or fix the folder), then run '
+                  'again; checkpoints saved before are intact, and a training run that saved '
+                  'one continues with --resume.', file=sys.stderr)
         elif isinstance(error, tf.errors.ResourceExhaustedError):
-            reason = error.message.splitlines()[0]
+            reason = (error.message.splitlines() or ['no details'])[0]
             print(f'\nError: TensorFlow ran out of memory ({reason}). Use a smaller '
                   '--batch_size (or --hidden1), or close other programs.', file=sys.stderr)
         else:
@@ -266,8 +271,7 @@ def check_flags(flag_values, positive=(), non_negative=(), rates=(), at_most=Non
         elif name in rates and not 0 <= value < 1:
             problems.append(f'--{name} is {value}; it must be at least 0 and below 1')
         elif at_most and name in at_most and value > at_most[name]:
-            problems.append(f'--{name} is {value}; it can be at most {at_most[name]:,} (the '
-                            'weights would not fit in memory)')
+            problems.append(f'--{name} is {value}; it can be at most {at_most[name]:,}')
     if problems:
         raise UserError('Bad flag value: {}.'.format('; '.join(problems)))
 
@@ -585,7 +589,8 @@ def resume_flags(flag_values, run_dir, flag_rules):
     try:
         check_flags(flag_values, **flag_rules)
     except UserError as error:
-        raise UserError(f'The settings saved in {path} are not valid ({error}) The run in '
+        problem = str(error).rstrip('.')
+        raise UserError(f'The settings saved in {path} are not valid ({problem}). The run in '
                         f'{run_dir} cannot be continued: start a new run without '
                         '--resume.') from None
 
@@ -600,7 +605,10 @@ def fits_flag(flag, value):
     if kind == 'int':
         return isinstance(value, int) and not isinstance(value, bool)
     if kind == 'float':
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+        try:  # a whole number of 400 digits is no float
+            return not isinstance(value, bool) and math.isfinite(float(value))
+        except (TypeError, ValueError, OverflowError):
+            return False
     return isinstance(value, str)
 
 
@@ -903,7 +911,8 @@ def save_errors_explained(run_dir, resume_command):
                                       recursive=True):
                 with contextlib.suppress(OSError):
                     os.remove(leftover)
-        reason = disk_problem(error) or getattr(error, 'message', str(error)).splitlines()[0]
+        reason = disk_problem(error) or (
+            getattr(error, 'message', str(error)).splitlines() or ['no details'])[0]
         raise UserError(
             f'Could not save a checkpoint in {run_dir} ({reason}). Earlier checkpoints there '
             'are intact. Free some disk space or fix the folder, then continue with: '

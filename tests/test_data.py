@@ -275,7 +275,8 @@ class Handler(http.server.SimpleHTTPRequestHandler):
     /cut/<name> sends half of the file, then resets the connection;
     /not-http/<name> answers with something that is not HTTP;
     /chunks-cut/<name> sends a chunked reply that ends in mid-chunk;
-    /trickle/<name> sends a byte every 0.05 s.
+    /trickle/<name> sends a byte every 0.05 s;
+    /closes-early/<name> announces 1,000 bytes, sends 10 and closes.
     """
 
     protocol_version = 'HTTP/1.1'
@@ -288,6 +289,13 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         if self.path.startswith('/chunks-cut/'):
             self.wfile.write(b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'
                              b'400\r\n' + b'x' * 100)
+            self.close_connection = True
+            return None
+        if self.path.startswith('/closes-early/'):
+            self.send_response(200)
+            self.send_header('Content-Length', '1000')
+            self.end_headers()
+            self.wfile.write(b'x' * 10)
             self.close_connection = True
             return None
         if self.path.startswith('/trickle/'):
@@ -430,7 +438,7 @@ def test_download_cut_off_half_way_keeps_nothing(served, fetch, monkeypatch):
     assert os.listdir(script_dir) == []
 
 
-@pytest.mark.parametrize('how', ['not-http', 'chunks-cut', 'trickle'])
+@pytest.mark.parametrize('how', ['not-http', 'chunks-cut', 'trickle', 'closes-early'])
 def test_a_broken_server_ends_in_a_message_and_keeps_nothing(served, fetch, monkeypatch, how):
     """A reply that is not HTTP, chunks cut short, or a trickle: a DataError, no traceback."""
     url, _, checksums = served
@@ -443,8 +451,9 @@ def test_a_broken_server_ends_in_a_message_and_keeps_nothing(served, fetch, monk
         data_helpers.load_data(data_dir)
     message = str(error.value)
     assert 'could not be downloaded' in message and 'cifar.html' in message
-    if how == 'trickle':
-        assert 'stalled' in message
+    assert '\n' not in message and '\r' not in message  # the server's text on one line
+    if how in ('trickle', 'closes-early'):
+        assert {'trickle': 'stalled', 'closes-early': 'closed after 10 of 1,000'}[how] in message
     assert os.listdir(parent) == []
     assert os.listdir(script_dir) == []
 

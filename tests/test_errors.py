@@ -560,7 +560,8 @@ def make_hostile(folder, how, outside):
         with open(params_path) as f:
             params = json.load(f)
         params.update({'bad-value': {'learning_rate': -1.0},
-                       'wrong-type': {'hidden1': '120; rm -rf ~'}}[how])
+                       'wrong-type': {'hidden1': '120; rm -rf ~'},
+                       'huge-number': {'learning_rate': 10 ** 400}}[how])
         with open(params_path, 'w') as f:
             json.dump(params, f)
 
@@ -572,6 +573,7 @@ def make_hostile(folder, how, outside):
     ('state-dot-dot', ['outside its folder', 'no checkpoint']),
     ('bad-value', ['params.json are not valid', 'learning_rate is -1.0']),
     ('wrong-type', ["hidden1 = '120; rm -rf ~'", 'not a value of --hidden1']),
+    ('huge-number', ['not a value of --learning_rate']),
 ])
 def test_resume_treats_a_run_folder_as_data(run, cifar_dir, tmp_path, how, phrases):
     """Links, checkpoint paths leading out, bad saved settings: refused, nothing written."""
@@ -851,7 +853,7 @@ def test_disk_full_while_writing_summaries(run, cifar_dir, tmp_path, monkeypatch
     code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
                          '--max_steps', '300', '--batch_size', '50', '--seed', '1')
     assert_user_error(code, err, 'No space left on device', 'events.out.tfevents',
-                      'Checkpoints saved before are intact')
+                      'checkpoints saved before are intact')
     assert err.strip().count('\n') == 0  # one paragraph
     printed_elsewhere = capfd.readouterr()
     assert 'Exception in thread' not in printed_elsewhere.err + err
@@ -865,13 +867,13 @@ def test_disk_full_when_a_run_starts_leaves_no_half_made_folder(run, cifar_dir, 
                                                                 monkeypatch):
     """No room for the run folder's first files: a message, and no empty run folder."""
     def no_space(path, *args, **kwargs):
-        raise OSError(errno.ENOSPC, 'No space left on device', path)
+        raise OSError(errno.ENOSPC, 'No space left on device')  # from write(): no file name
 
     monkeypatch.setattr(np, 'save', no_space)
     train_dir = str(tmp_path / 'logs')
     code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
                          '--max_steps', '300', '--batch_size', '50')
-    assert_user_error(code, err, 'mean_image.npy: No space left on device', 'free some disk')
+    assert_user_error(code, err, 'No space left on device', 'Free some disk space')
     assert 'Step' not in out
     assert run_folders(train_dir) == []
 
@@ -957,16 +959,16 @@ def test_restore_image_that_cannot_be_read(run, fc_checkpoint, tmp_path, kind, p
         assert path.read_text() == 'a shopping list, not a photo\n'
 
 
-@pytest.mark.parametrize('damage', ['not-numpy', 'huge-shape', 'pickled'])
+@pytest.mark.parametrize('damage', ['not-numpy', 'empty', 'huge-shape', 'pickled'])
 def test_restore_with_a_damaged_mean_image(run, cifar_dir, tmp_path, damage):
     """--image with a run whose mean_image.npy is damaged or hostile: named, nothing run."""
     train_dir = str(tmp_path / 'logs')
     short_fc_run(run, cifar_dir, train_dir)
     (folder,) = run_folders(train_dir)
     mean_path = os.path.join(folder, train_helpers.MEAN_IMAGE_FILE)
-    if damage == 'not-numpy':
+    if damage in ('not-numpy', 'empty'):  # empty: a run killed while writing it
         with open(mean_path, 'wb') as f:
-            f.write(b'not numpy')
+            f.write(b'not numpy' if damage == 'not-numpy' else b'')
     elif damage == 'huge-shape':  # a header that asks for 4 TB
         with open(mean_path, 'wb') as f:
             np.lib.format.write_array_header_1_0(
