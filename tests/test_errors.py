@@ -726,8 +726,12 @@ def test_train_dir_with_pattern_characters_is_refused(run, no_data, tmp_path):
     assert_user_error(code, err, f'--train_dir {train_dir} contains [ ]')
 
 
-def test_restore_checks_the_settings_it_reads_from_params_json(run, fc_checkpoint, tmp_path):
-    """A run folder's recorded validation_size is data: a bad one is named, not used."""
+def handed_over_run(fc_checkpoint, tmp_path, **changes):
+    """A copy of a finished run, as a stranger hands it over: `changes` edited into params.json.
+
+    Returns:
+        (train_dir, run folder, path of its params.json).
+    """
     train_dir = str(tmp_path / 'handed-over')
     shutil.copytree(fc_checkpoint, train_dir)
     (folder,) = run_folders(train_dir)
@@ -735,7 +739,13 @@ def test_restore_checks_the_settings_it_reads_from_params_json(run, fc_checkpoin
     with open(params_path) as f:
         params = json.load(f)
     with open(params_path, 'w') as f:
-        json.dump(dict(params, validation_size='all'), f)
+        json.dump(dict(params, **changes), f)
+    return train_dir, folder, params_path
+
+
+def test_restore_checks_the_settings_it_reads_from_params_json(run, fc_checkpoint, tmp_path):
+    """A run folder's recorded validation_size is data: a bad one is named, not used."""
+    train_dir, _, params_path = handed_over_run(fc_checkpoint, tmp_path, validation_size='all')
     code, out, err = run(restore_model, '--train_dir', train_dir)
     assert_user_error(code, err, params_path, "validation_size = 'all'")
     assert 'Test accuracy' not in out
@@ -745,15 +755,8 @@ def test_restore_never_downloads_into_a_recorded_data_dir(run, fc_checkpoint, tm
                                                          monkeypatch):
     """A run folder from another machine names a data folder that is not here: no download."""
     monkeypatch.setattr(data_helpers, 'CIFAR10_URL', 'file:///nonexistent/cifar-10.tar.gz')
-    train_dir = str(tmp_path / 'handed-over')
-    shutil.copytree(fc_checkpoint, train_dir)
-    (folder,) = run_folders(train_dir)
-    params_path = os.path.join(folder, train_helpers.PARAMS_FILE)
-    with open(params_path) as f:
-        params = json.load(f)
     recorded = str(tmp_path / 'home' / 'alice' / 'cifar-10-batches-py')
-    with open(params_path, 'w') as f:
-        json.dump(dict(params, data_dir=recorded), f)
+    train_dir, _, _ = handed_over_run(fc_checkpoint, tmp_path, data_dir=recorded)
     code, out, err = run(restore_model, '--train_dir', train_dir)
     assert_user_error(code, err, f'{recorded} does not exist',
                       f'nearest folder that does is {tmp_path}.', 'params.json')
@@ -765,19 +768,13 @@ def test_a_handed_over_run_whose_data_would_run_code(run, fc_checkpoint, tmp_pat
     """"Just run restore_model.py": the run's recorded data folder holds a hostile pickle.
 
     Without --data_dir, restore and --resume read the data folder params.json
-    names, here one inside the handed-over folder; nothing of its pickle runs.
+    names, here one handed over with the run; nothing of its pickle runs.
     """
-    train_dir = str(tmp_path / 'handed-over')
-    shutil.copytree(fc_checkpoint, train_dir)
-    (folder,) = run_folders(train_dir)
-    data_dir = cifar_files.write_dataset(os.path.join(folder, 'data', 'cifar-10-batches-py'))
+    data_dir = str(tmp_path / 'handed-over' / 'data' / 'cifar-10-batches-py')
+    train_dir, _, _ = handed_over_run(fc_checkpoint, tmp_path, data_dir=data_dir)
+    cifar_files.write_dataset(data_dir)
     marker = str(tmp_path / 'the-file-ran-code')
     cifar_files.write_hostile_test_batch(data_dir, marker)
-    params_path = os.path.join(folder, train_helpers.PARAMS_FILE)
-    with open(params_path) as f:
-        params = json.load(f)
-    with open(params_path, 'w') as f:
-        json.dump(dict(params, data_dir=data_dir), f)
     extra = ['--resume', '--max_steps', '40'] if script is run_fc_model else []
     code, out, err = run(script, '--train_dir', train_dir, *extra)
     assert_user_error(code, err, os.path.join(data_dir, 'test_batch'), 'mkdir',
