@@ -63,8 +63,11 @@ TEST_FILE = 'test_batch'
 # (a server trickling a byte now and then never trips the socket's timeout).
 STALL_SECONDS = 60
 STALL_BYTES = 64 * 1024
+# A full disk as the system words it (train_helpers reports these for any file).
+DISK_FULL = {errno.ENOSPC: 'No space left on device', errno.EDQUOT: 'Disk quota exceeded',
+             errno.EFBIG: 'File too large', errno.EROFS: 'Read-only file system'}
 # Write errors that mean the disk or folder, not the archive, is the problem.
-DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EFBIG)
+DISK_ERRORS = (*DISK_FULL, errno.EACCES)
 
 
 class UserError(Exception):

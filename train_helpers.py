@@ -18,7 +18,6 @@ name:
 """
 
 import contextlib
-import errno
 import glob
 import json
 import math
@@ -35,7 +34,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
-from data_helpers import DEFAULT_DATA_DIR, UserError  # noqa: E402
+from data_helpers import DEFAULT_DATA_DIR, DISK_FULL, UserError  # noqa: E402
 
 
 def _import_tensorflow_quietly():
@@ -149,10 +148,6 @@ def run_main(main, argv=None):
             raise
         return 1
     return 0
-
-
-DISK_FULL = {errno.ENOSPC: 'No space left on device', errno.EDQUOT: 'Disk quota exceeded',
-             errno.EFBIG: 'File too large', errno.EROFS: 'Read-only file system'}
 
 
 def disk_problem(error):
@@ -391,6 +386,7 @@ def prepare_run_dir(flag_values, model, data, run_dir=None):
     params = dict(own_flags(flag_values), model=model,
                   train_images=len(data['labels_train']),
                   data_dir=os.path.abspath(flag_values.data_dir or DEFAULT_DATA_DIR))
+    params_text = json.dumps(params, indent=2, sort_keys=True)
     if run_dir is not None:
         trained_on = load_run_params(run_dir).get('train_images', params['train_images'])
         if trained_on != params['train_images']:
@@ -398,15 +394,13 @@ def prepare_run_dir(flag_values, model, data, run_dir=None):
                 f'The run in {run_dir} was trained on {trained_on:,} images, but '
                 f'{params["data_dir"]} gives {params["train_images"]:,}. Resume it with the '
                 'same --data_dir and --validation_size.')
-        write_atomically(os.path.join(run_dir, PARAMS_FILE),
-                         json.dumps(params, indent=2, sort_keys=True))
+        write_atomically(os.path.join(run_dir, PARAMS_FILE), params_text)
         os.makedirs(os.path.join(run_dir, CHECKPOINT_FOLDER), exist_ok=True)  # older runs
         return run_dir
     run_dir = make_run_dir(flag_values.train_dir, run_name(flag_values, model))
     try:
         np.save(os.path.join(run_dir, MEAN_IMAGE_FILE), data['mean_image'])
-        write_atomically(os.path.join(run_dir, PARAMS_FILE),
-                         json.dumps(params, indent=2, sort_keys=True))
+        write_atomically(os.path.join(run_dir, PARAMS_FILE), params_text)
         os.makedirs(os.path.join(run_dir, CHECKPOINT_FOLDER))
     except (OSError, UserError):
         shutil.rmtree(run_dir, ignore_errors=True)  # no half-made run folder (a full disk)
