@@ -114,7 +114,9 @@ def evaluation(logits, labels):
         Scalar float32 accuracy.
     """
     with tf.name_scope('Accuracy'):
-        correct_prediction = tf.equal(tf.argmax(logits, 1), labels)
-        accuracy = tf.reduce_mean(tf.cast(correct_prediction, tf.float32))
+        # As the notebook: the predicted class, compared with the label, averaged
+        predict_op = tf.argmax(logits, 1)
+        correct_prediction = tf.equal(predict_op, labels)
+        accuracy = tf.reduce_mean(tf.cast(correct_prediction, 'float'))
         tf.summary.scalar('train_accuracy', accuracy)
     return accuracy

@@ -14,7 +14,8 @@ checkpoint itself unless `--model` says so.
 import os
 import time
 
-import train_helpers  # first: it keeps TensorFlow's start-up notes off the terminal
+# First, before TensorFlow: it keeps TensorFlow's start-up notes off the terminal
+import tutorial_support.quiet_tensorflow  # noqa: F401
 
 import numpy as np
 import tensorflow.compat.v1 as tf
@@ -22,10 +23,9 @@ from absl import flags
 
 import cnn_model
 import data_helpers
-import report_helpers
-import run_cnn_model
-import run_fc_model
 import two_layer_fc
+from tutorial_support import batch_eval, checkpoints, cli, confusion, entry_point, photos, run_dirs
+from tutorial_support.errors import UserError
 
 # TensorFlow 1 graph mode, as in the training scripts: define, then run in a Session.
 tf.disable_eager_execution()
@@ -44,59 +44,23 @@ flags.DEFINE_string('data_dir', None, 'Folder with the CIFAR-10 batch files '
                     '(default: cifar-10-batches-py beside the scripts).', flag_values=FLAGS)
 flags.DEFINE_multi_string('image', None, 'PNG or JPEG files to classify (repeat the flag, '
                           'or list them after it).', flag_values=FLAGS)
+FLAG_RULES = dict(positive=('hidden1',), non_negative=('reg_constant',),
+                  at_most={'hidden1': cli.MOST_HIDDEN_UNITS})
 
 TOP_CLASSES = 3
 
 
-def find_checkpoint():
-    """The newest checkpoint in --train_dir of the --model asked for (any with auto).
-
-    Raises:
-        UserError: there is none, saying what there is instead.
-    """
-    newest = train_helpers.latest_checkpoint(FLAGS.train_dir)
-    if newest is None:
-        raise data_helpers.UserError(
-            f'There is no checkpoint in {FLAGS.train_dir}. Train a model first (python '
-            'run_fc_model.py or python run_cnn_model.py), or point --train_dir at the folder it '
-            'trained into.')
-    if FLAGS.model == 'auto':
-        return newest
-    checkpoint = train_helpers.latest_checkpoint(FLAGS.train_dir, FLAGS.model)
-    if checkpoint is None:
-        found = train_helpers.describe_checkpoint(train_helpers.checkpoint_variables(newest))
-        expected = train_helpers.MODEL_NAMES[FLAGS.model]
-        raise data_helpers.UserError(
-            f'The newest checkpoint in {FLAGS.train_dir}, {newest}, holds {found}, but '
-            f'--model {FLAGS.model} expects {expected}, and there is no checkpoint of it '
-            'there.')
-    return checkpoint
-
-
-def choose_model(stored_variables):
-    """Returns 'fc' or 'cnn': what the checkpoint holds, checked against --model.
-
-    Raises:
-        UserError: the checkpoint holds another or an unknown model.
-    """
-    found = train_helpers.model_of(stored_variables)
-    if found is None or FLAGS.model not in ('auto', found):
-        expected = train_helpers.MODEL_NAMES.get(FLAGS.model, 'a model of this suite')
-        raise data_helpers.UserError(
-            f'The checkpoint holds {train_helpers.describe_checkpoint(stored_variables)}, '
-            f'but --model {FLAGS.model} expects {expected}.')
-    return found
-
-
 def build_graph(model):
-    """Rebuilds the trained model's graph, as the runner built it.
+    """Rebuilds the trained model's graph, as its runner built it.
 
     Returns:
         (images_placeholder, labels_placeholder, logits, accuracy, description
-        of the model).
+        of the model for messages).
     """
+    labels_placeholder = tf.placeholder(tf.int64, shape=[None], name='image-labels')
     if model == 'fc':
-        images_placeholder, labels_placeholder = run_fc_model.placeholder_inputs()
+        images_placeholder = tf.placeholder(tf.float32, shape=[None, data_helpers.IMAGE_PIXELS],
+                                            name='images')
         # reg_constant only adds the regularisation terms of the loss, which is
         # not evaluated here; the flag is kept for the original's command lines.
         logits = two_layer_fc.inference(images_placeholder, data_helpers.IMAGE_PIXELS,
@@ -105,13 +69,14 @@ def build_graph(model):
         accuracy = two_layer_fc.evaluation(logits, labels_placeholder)
         description = f'a two-layer network with hidden1={FLAGS.hidden1}'
     else:
-        # The dropout placeholders keep their defaults: no dropout.
-        images_placeholder, labels_placeholder, dropout_rate, dropout_seeds = \
-            run_cnn_model.placeholder_inputs()
-        logits = cnn_model.inference(images_placeholder, dropout_rate, dropout_seeds)
+        images_placeholder = tf.placeholder(
+            tf.float32, shape=[None, data_helpers.IMAGE_SIZE, data_helpers.IMAGE_SIZE,
+                               data_helpers.CHANNELS], name='images')
+        # No dropout when testing: rate 0 (the seeds then do not matter)
+        logits = cnn_model.inference(images_placeholder, dropout_rate=0.0,
+                                     dropout_seeds=tf.zeros([2, 2], tf.int64))
         accuracy = cnn_model.evaluation(logits, labels_placeholder)
-        description = train_helpers.MODEL_NAMES['cnn']
-    tf.train.get_or_create_global_step()  # restored too: it tells the step
+        description = run_dirs.MODEL_NAMES['cnn']
     return images_placeholder, labels_placeholder, logits, accuracy, description
 
 
@@ -121,18 +86,10 @@ def load_own_images(checkpoint, model):
     Returns:
         The images, mean-subtracted, in the layout the model takes.
     """
-    images = np.stack([data_helpers.load_image(path) for path in FLAGS.image])
-    mean_path = os.path.join(train_helpers.run_dir_of(checkpoint), train_helpers.MEAN_IMAGE_FILE)
+    images = np.stack([photos.load_image(path) for path in FLAGS.image])
+    mean_path = os.path.join(run_dirs.run_dir_of(checkpoint), run_dirs.MEAN_IMAGE_FILE)
     if os.path.isfile(mean_path):
-        try:
-            # Mapped, not read: a damaged header cannot ask for terabytes; and
-            # never unpickled, so the file cannot run code.
-            mean_image = np.load(mean_path, mmap_mode='r', allow_pickle=False)
-            mean_image = mean_image.astype(np.float32).reshape(data_helpers.IMAGE_PIXELS)
-        except (OSError, ValueError, EOFError, AttributeError) as error:  # damaged, empty, npz
-            raise data_helpers.UserError(
-                f'{mean_path} cannot be read as the mean image of the run ({error}). Delete '
-                'it: the mean is then taken from the training data (--data_dir).') from None
+        mean_image = photos.read_mean_image(mean_path)
     else:  # a checkpoint from elsewhere: take the mean from the training data
         mean_image = data_helpers.load_data(FLAGS.data_dir)['mean_image']
     images = images - mean_image
@@ -149,29 +106,30 @@ def print_top_classes(probabilities):
 
 def main(argv):
     """Finds the newest checkpoint, restores it, tests or classifies."""
-    start_time = time.time()
-    more_images = train_helpers.parse_flags(FLAGS, argv, allow_arguments=True)
+    begin_time = time.time()
+    more_images = cli.parse_flags(FLAGS, argv, FLAG_RULES, allow_arguments=True)
     if more_images and not FLAGS.image:
-        raise data_helpers.UserError(f'Unexpected argument {more_images[0]!r}: to classify '
-                                     'images, pass --image PATH [PATH ...].')
+        raise UserError(f'Unexpected argument {more_images[0]!r}: to classify images, pass '
+                        '--image PATH [PATH ...].')
     FLAGS.image = (FLAGS.image or []) + more_images  # --image a.png b.png
-    train_helpers.check_flags(FLAGS, positive=('hidden1',), non_negative=('reg_constant',),
-                              at_most={'hidden1': train_helpers.MOST_HIDDEN_UNITS})
-    checkpoint = find_checkpoint()
-    model = choose_model(train_helpers.checkpoint_variables(checkpoint))
-    run_params = train_helpers.load_run_params(train_helpers.run_dir_of(checkpoint))
+    # The newest checkpoint, of the model --model asks for (any with auto)
+    checkpoint, model = checkpoints.checkpoint_to_restore(FLAGS.train_dir, FLAGS.model)
+    run_params = run_dirs.load_run_params(run_dirs.run_dir_of(checkpoint))
     if FLAGS.image:
         own_images = load_own_images(checkpoint, model)  # a bad file fails before restoring
 
     with tf.Graph().as_default():
         images_placeholder, labels_placeholder, logits, accuracy, description = \
             build_graph(model)
+        # The step counter, restored too: it tells the step the checkpoint was saved at
+        global_step = tf.Variable(0, name='global_step', trainable=False, dtype=tf.int64)
         saver = tf.train.Saver()
+
         with tf.Session() as sess:
             print('Restoring variables from checkpoint')
-            with train_helpers.checked_restore(checkpoint, description):
+            with checkpoints.checked_restore(checkpoint, description):
                 saver.restore(sess, checkpoint)
-            print(f'Current step: {sess.run(tf.train.get_global_step())}')
+            print(f'Current step: {tf.train.global_step(sess, global_step)}')
 
             if FLAGS.image:
                 print_top_classes(sess.run(tf.nn.softmax(logits),
@@ -183,14 +141,17 @@ def main(argv):
                                               run_params.get('validation_size', 0))
                 if model == 'cnn':
                     data = data_helpers.reshape_data(data)
-                test_accuracy, predicted = train_helpers.do_eval(
+                # The post feeds all test images in one sess.run; do_eval takes
+                # 1,000 at a time, so memory stays bounded
+                test_accuracy, predicted = batch_eval.do_eval(
                     sess, accuracy, tf.argmax(logits, 1), images_placeholder,
                     labels_placeholder, (data['images_test'], data['labels_test']))
                 print(f'Test accuracy {test_accuracy:g}')
-                report_helpers.report_test_set(data, predicted)
+                confusion.report_test_set(data, predicted)
 
-    print(f'Total time: {time.time() - start_time:5.2f}s')
+    end_time = time.time()
+    print(f'Total time: {end_time - begin_time:5.2f}s')
 
 
 if __name__ == '__main__':
-    raise SystemExit(train_helpers.run_main(main))
+    raise SystemExit(entry_point.run_main(main))

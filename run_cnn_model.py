@@ -7,20 +7,37 @@ through the training set once in shuffled minibatches; every 10 epochs the
 cost and the accuracy on the training and validation sets are printed. The
 run logs to its own folder `train_dir/YYYYmmdd-HHMMSS_cnn_.../` (cost, loss,
 accuracy, logits, what the model learned) and saves a checkpoint there after
-every epoch.
+every epoch. What the notebook does not teach (checking the flags, run folders,
+resuming, clear messages) is called from `tutorial_support` by name.
 """
 
 import os
 import time
 
-import train_helpers  # first: it keeps TensorFlow's start-up notes off the terminal
+# First, before TensorFlow: it keeps TensorFlow's start-up notes off the terminal
+import tutorial_support.quiet_tensorflow  # noqa: F401
 
 import tensorflow.compat.v1 as tf
 from absl import flags
 
 import cnn_model
 import data_helpers
-import report_helpers
+from tutorial_support import (
+    batch_eval,
+    checkpoints,
+    cli,
+    confusion,
+    entry_point,
+    pictures,
+    prefetch,
+    progress,
+    projector,
+    resume,
+    run_dirs,
+    run_lock,
+    summaries,
+    training_stops,
+)
 
 # The notebook's TensorFlow 1 way: first define a graph, then run it in a Session.
 tf.disable_eager_execution()
@@ -35,11 +52,11 @@ flags.DEFINE_integer('epochs', 51, 'Number of passes over the training set.',
 flags.DEFINE_integer('batch_size', 128, 'Images per minibatch.', flag_values=FLAGS)
 flags.DEFINE_float('dropout_rate', 0.3, 'Fraction of activations dropped in training.',
                    flag_values=FLAGS)
-train_helpers.define_run_flags(FLAGS)
+cli.define_run_flags(FLAGS)  # train_dir, data_dir, seed, validation_size, resume
 # What the flag values must be; a resumed run's saved settings are checked too
 FLAG_RULES = dict(positive=('learning_rate', 'epochs', 'batch_size'),
                   non_negative=('validation_size', 'seed'), rates=('dropout_rate',),
-                  at_most={'seed': train_helpers.LARGEST_SEED})
+                  at_most={'seed': cli.LARGEST_SEED}, writable=('train_dir',))
 
 MODEL = 'cnn'
 PRINT_EVERY = 10      # epochs between the published progress lines
@@ -84,10 +101,6 @@ def run_training(data, run_dir, resume_from=None):
         data: the dict from `load_data`, reshaped to NHWC.
         run_dir: the run folder for the summaries and checkpoints.
         resume_from: the checkpoint that --resume continues from, or None.
-
-    Returns:
-        (seconds spent training on minibatches, training steps run), for the
-        benchmark.
     """
     tf.reset_default_graph()  # a fresh graph each time main() runs
     tf.set_random_seed(FLAGS.seed)  # the same --seed, the same numbers
@@ -125,29 +138,28 @@ def run_training(data, run_dir, resume_from=None):
     init = tf.global_variables_initializer()
     # A saver that keeps every checkpoint, recorded by relative path
     saver = tf.train.Saver(max_to_keep=None, save_relative_paths=True)
-    checkpoint_file = os.path.join(run_dir, 'checkpoints', 'model.ckpt')
-    resume_command = train_helpers.resume_command('run_cnn_model.py', FLAGS)
+    checkpoint_file = os.path.join(run_dir, run_dirs.CHECKPOINT_FOLDER, 'model.ckpt')
+    resume_command = resume.resume_command('run_cnn_model.py', FLAGS)
 
     # Start the session to compute the TensorFlow graph (one inter-op thread:
     # the ops form a chain; each op still uses every core)
     with tf.Session(config=tf.ConfigProto(inter_op_parallelism_threads=1)) as sess:
         # Run the initialization (with --resume: restore the checkpoint)
         if resume_from:
-            with train_helpers.checked_restore(resume_from):
+            with checkpoints.checked_restore(resume_from):
                 saver.restore(sess, resume_from)
         else:
             sess.run(init)
         summary_writer = tf.summary.FileWriter(run_dir, sess.graph)
-        summary_writer.add_summary(train_helpers.hparams_summary(FLAGS, MODEL, run_dir))
-        # The accuracy on each data set goes to a sub-folder of its own under
+        summary_writer.add_summary(summaries.hparams(FLAGS, MODEL, run_dir))
+        # The training and validation accuracy, each in a sub-folder under
         # one tag, so TensorBoard draws them in one chart
-        train_writer, validation_writer = train_helpers.data_set_writers(run_dir)
+        accuracy_writers = summaries.AccuracyWriters(run_dir)
         try:
             # A resumed run starts mid-epoch, where the interrupted one stopped
-            step = first_step = int(sess.run(global_step))
+            step = int(sess.run(global_step))
             num_batches = data_helpers.batches_per_epoch(len(train_set[1]), FLAGS.batch_size)
-            first_epoch, first_batch = divmod(first_step, num_batches)
-            train_seconds = 0.0
+            first_epoch, first_batch = divmod(step, num_batches)
 
             # Do the training loop
             for epoch in range(first_epoch, FLAGS.epochs):
@@ -157,11 +169,11 @@ def run_training(data, run_dir, resume_from=None):
                 num_minibatches = num_batches - start_batch
                 # A fresh shuffle of the training set, cut into minibatches
                 # (the next one is gathered while the current one trains)
-                minibatches = data_helpers.prefetch(data_helpers.gen_epoch(
+                minibatches = prefetch.prefetch(data_helpers.gen_epoch(
                     train_set, FLAGS.batch_size, seed=FLAGS.seed, epoch=epoch,
                     start_batch=start_batch))
-                progress_bar = data_helpers.ProgressBar(num_minibatches,
-                                                        f'Epoch {epoch + 1}/{FLAGS.epochs}')
+                progress_bar = progress.ProgressBar(num_minibatches,
+                                                    f'Epoch {epoch + 1}/{FLAGS.epochs}')
 
                 for done, (minibatch_images, minibatch_labels) in enumerate(minibatches, 1):
                     # Every 100 steps, the summaries of the minibatch as the
@@ -179,43 +191,39 @@ def run_training(data, run_dir, resume_from=None):
                                  dropout_rate_placeholder: FLAGS.dropout_rate,
                                  dropout_seeds_placeholder: dropout_seeds(step)}
                     _, temp_cost = sess.run([train_op, cost], feed_dict=feed_dict)
-                    train_helpers.check_finite(temp_cost, step, run_dir)
+                    training_stops.check_finite(temp_cost, step, run_dir)
                     minibatch_cost += float(temp_cost) / num_minibatches  # the epoch's mean
                     step += 1
                     progress_bar.update(done, f'cost {temp_cost:.3f}')
-                epoch_seconds = time.time() - epoch_start
-                train_seconds += epoch_seconds
                 # On a terminal, the bar gives way to a line that stays, as in Keras
-                progress_bar.close(f'Epoch {epoch + 1}/{FLAGS.epochs}: {epoch_seconds:.1f}s, '
-                                   f'cost {minibatch_cost:.4f}')
+                progress_bar.close(f'Epoch {epoch + 1}/{FLAGS.epochs}: '
+                                   f'{time.time() - epoch_start:.1f}s, cost {minibatch_cost:.4f}')
 
                 # The epoch's cost for TensorBoard (like every summary, at the
                 # global step), and a checkpoint
-                summary_writer.add_summary(train_helpers.scalar_summary(cost=minibatch_cost),
-                                           step)
-                with train_helpers.save_errors_explained(run_dir, resume_command):
+                summary_writer.add_summary(summaries.scalars(cost=minibatch_cost), step)
+                with training_stops.save_errors_explained(run_dir, resume_command):
                     saver.save(sess, checkpoint_file, global_step=global_step)
 
                 # Print the cost and the accuracies every 10 epochs
                 if epoch % PRINT_EVERY == 0:
-                    train_accuracy, _ = train_helpers.do_eval(
+                    train_accuracy, _ = batch_eval.do_eval(
                         sess, accuracy, predictions, images_placeholder, labels_placeholder,
                         train_set)
-                    validation_accuracy, _ = train_helpers.do_eval(
+                    validation_accuracy, _ = batch_eval.do_eval(
                         sess, accuracy, predictions, images_placeholder, labels_placeholder,
                         validation_set)
-                    train_writer.add_summary(
-                        train_helpers.scalar_summary(accuracy=train_accuracy), step)
-                    validation_writer.add_summary(
-                        train_helpers.scalar_summary(accuracy=validation_accuracy), step)
+                    accuracy_writers.add('train', train_accuracy, step)
+                    accuracy_writers.add('validation', validation_accuracy, step)
                     print(f'Cost after epoch {epoch}: {minibatch_cost:f}, train accuracy: '
                           f'{train_accuracy:f}, validation accuracy: {validation_accuracy:f}')
 
             # Calculate the accuracy on the training set and, once, the test
-            # set, 1,000 images at a time
-            train_accuracy, _ = train_helpers.do_eval(
+            # set (the notebook feeds each whole set at once; do_eval takes
+            # 1,000 images at a time, so memory stays bounded)
+            train_accuracy, _ = batch_eval.do_eval(
                 sess, accuracy, predictions, images_placeholder, labels_placeholder, train_set)
-            test_accuracy, predicted = train_helpers.do_eval(
+            test_accuracy, predicted = batch_eval.do_eval(
                 sess, accuracy, predictions, images_placeholder, labels_placeholder,
                 (data['images_test'], data['labels_test']))
             print(f'Train Accuracy: {train_accuracy:g}')
@@ -223,62 +231,56 @@ def run_training(data, run_dir, resume_from=None):
             # The final values for TensorBoard (without --validation_size the
             # published "validation" set is the test set)
             if FLAGS.validation_size:
-                validation_accuracy, _ = train_helpers.do_eval(
+                validation_accuracy, _ = batch_eval.do_eval(
                     sess, accuracy, predictions, images_placeholder, labels_placeholder,
                     validation_set)
             else:
                 validation_accuracy = test_accuracy
-            train_writer.add_summary(train_helpers.scalar_summary(accuracy=train_accuracy), step)
-            validation_writer.add_summary(
-                train_helpers.scalar_summary(accuracy=validation_accuracy), step)
-            summary_writer.add_summary(
-                train_helpers.scalar_summary(test_accuracy=test_accuracy), step)
+            accuracy_writers.add('train', train_accuracy, step)
+            accuracy_writers.add('validation', validation_accuracy, step)
+            summary_writer.add_summary(summaries.scalars(test_accuracy=test_accuracy), step)
 
             # What the model learned, for TensorBoard: the confusion matrix and
             # guesses, the first layer's filters, and where the 4,096 features
             # place 1,000 test images
-            test_features, test_probabilities = sess.run([features, probabilities], feed_dict={
-                images_placeholder: data['images_test'][:report_helpers.PROJECTOR_IMAGES]})
-            report_helpers.report_test_set(data, predicted, summary_writer, step,
-                                           os.path.basename(run_dir), test_probabilities)
-            report_helpers.write_pictures(
-                summary_writer, step,
-                conv1_filters=report_helpers.conv_filters_picture(sess.run(conv1_filters)))
-            report_helpers.write_projector(run_dir, test_features, data, predicted,
-                                           '4,096 features')
+            test_features, test_probabilities, filters = sess.run(
+                [features, probabilities, conv1_filters],
+                feed_dict={images_placeholder: data['images_test'][:projector.PROJECTOR_IMAGES]})
+            confusion.report_test_set(data, predicted, summary_writer, step,
+                                      os.path.basename(run_dir), test_probabilities)
+            summaries.write_pictures(summary_writer, step,
+                                     conv1_filters=pictures.conv_filters_picture(filters))
+            projector.write_projector(run_dir, test_features, data, predicted, '4,096 features')
         except KeyboardInterrupt:
             # Ctrl-C: save a checkpoint, print the command that resumes, exit 130
-            train_helpers.save_and_stop(saver, sess, checkpoint_file, resume_command)
+            training_stops.save_and_stop(saver, sess, checkpoint_file, resume_command)
         finally:
-            for writer in (summary_writer, train_writer, validation_writer):
-                writer.close()
-    return train_seconds, step - first_step
+            summary_writer.close()
+            accuracy_writers.close()
 
 
 def main(argv):
-    """Parses and checks the flags, loads the data, trains, reports."""
+    """Parses and checks the flags, loads the data, trains, evaluates."""
     start_time = time.time()
-    train_helpers.parse_flags(FLAGS, argv)
-    train_helpers.check_flags(FLAGS, **FLAG_RULES)
-    # Checks train_dir; with --resume, finds the run and takes its settings
-    # (which must pass the same checks)
-    run_dir, resume_from = train_helpers.start_run(FLAGS, MODEL, FLAG_RULES)
-    train_helpers.print_parameters(FLAGS)
+    cli.parse_flags(FLAGS, argv, FLAG_RULES)
+    # --resume continues the newest CNN run in train_dir, with its own settings
+    run_dir = resume_from = None
+    if FLAGS.resume:
+        run_dir, resume_from = resume.find_run(FLAGS, MODEL, FLAG_RULES)
+    cli.print_parameters(FLAGS)
 
     # Load CIFAR-10 as 32 x 32 x 3 images
     data = data_helpers.reshape_data(
         data_helpers.load_data(FLAGS.data_dir, FLAGS.validation_size))
-    train_helpers.check_batch_size(FLAGS.batch_size, len(data['labels_train']))
+    cli.check_batch_size(FLAGS.batch_size, len(data['labels_train']))
 
     # Each run logs to its own folder, claimed while this process trains in it
-    run_dir = train_helpers.prepare_run_dir(FLAGS, MODEL, data, run_dir)
-    with train_helpers.lock_run_dir(run_dir):
-        train_seconds, steps = run_training(data, run_dir, resume_from)
+    run_dir = run_dirs.prepare_run_dir(FLAGS, MODEL, data, run_dir)
+    with run_lock.locked(run_dir):
+        run_training(data, run_dir, resume_from)
 
-    total_time = time.time() - start_time
-    print(f'Total time: {total_time:5.2f}s')
-    train_helpers.write_timing(total_time, train_seconds, steps)  # for benchmarks/
+    print(f'Total time: {time.time() - start_time:5.2f}s')
 
 
 if __name__ == '__main__':
-    raise SystemExit(train_helpers.run_main(main))
+    raise SystemExit(entry_point.run_main(main))

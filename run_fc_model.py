@@ -5,20 +5,37 @@
 The graph comes from the four functions of `two_layer_fc.py`. Each run logs to
 its own folder `train_dir/YYYYmmdd-HHMMSS_fc_.../`, so TensorBoard shows runs side by
 side (`tensorboard --logdir=tf_logs`); checkpoints are saved there every 1,000
-steps and at the end, for `restore_model.py` and for `--resume`.
+steps and at the end, for `restore_model.py` and for `--resume`. What the post
+does not teach (checking the flags, run folders, resuming, clear messages) is
+called from `tutorial_support` by name.
 """
 
 import os
 import time
 
-import train_helpers  # first: it keeps TensorFlow's start-up notes off the terminal
+# First, before TensorFlow: it keeps TensorFlow's start-up notes off the terminal
+import tutorial_support.quiet_tensorflow  # noqa: F401
 
 import tensorflow.compat.v1 as tf
 from absl import flags
 
 import data_helpers
-import report_helpers
 import two_layer_fc
+from tutorial_support import (
+    batch_eval,
+    checkpoints,
+    cli,
+    confusion,
+    entry_point,
+    pictures,
+    prefetch,
+    projector,
+    resume,
+    run_dirs,
+    run_lock,
+    summaries,
+    training_stops,
+)
 
 # The posts' TensorFlow 1 way: first define a graph, then run it in a Session.
 tf.disable_eager_execution()
@@ -34,12 +51,12 @@ flags.DEFINE_integer('hidden1', 120, 'Number of units in the hidden layer.',
                      flag_values=FLAGS)
 flags.DEFINE_integer('batch_size', 400, 'Images per training batch.', flag_values=FLAGS)
 flags.DEFINE_float('reg_constant', 0.1, 'Regularisation constant.', flag_values=FLAGS)
-train_helpers.define_run_flags(FLAGS)
+cli.define_run_flags(FLAGS)  # train_dir, data_dir, seed, validation_size, resume
 # What the flag values must be; a resumed run's saved settings are checked too
 FLAG_RULES = dict(positive=('learning_rate', 'max_steps', 'hidden1', 'batch_size'),
                   non_negative=('reg_constant', 'validation_size', 'seed'),
-                  at_most={'hidden1': train_helpers.MOST_HIDDEN_UNITS,
-                           'seed': train_helpers.LARGEST_SEED})
+                  at_most={'hidden1': cli.MOST_HIDDEN_UNITS, 'seed': cli.LARGEST_SEED},
+                  writable=('train_dir',))
 
 MODEL = 'fc'
 SUMMARY_EVERY = 100      # steps between printed accuracies and TensorBoard summaries
@@ -66,10 +83,6 @@ def run_training(data, run_dir, resume_from=None):
         data: the dict from `data_helpers.load_data`.
         run_dir: the run folder for the summaries and checkpoints.
         resume_from: the checkpoint that --resume continues from, or None.
-
-    Returns:
-        (seconds spent in the training loop, training steps run), for the
-        benchmark.
     """
     tf.reset_default_graph()  # a fresh graph each time main() runs
     tf.set_random_seed(FLAGS.seed)  # the same --seed, the same numbers
@@ -115,8 +128,8 @@ def run_training(data, run_dir, resume_from=None):
     # checkpoint (max_to_keep=None), and records them by relative path, so a
     # run folder that is moved or copied still restores its own.
     saver = tf.train.Saver(max_to_keep=None, save_relative_paths=True)
-    checkpoint_file = os.path.join(run_dir, 'checkpoints', 'model.ckpt')
-    resume_command = train_helpers.resume_command('run_fc_model.py', FLAGS)
+    checkpoint_file = os.path.join(run_dir, run_dirs.CHECKPOINT_FOLDER, 'model.ckpt')
+    resume_command = resume.resume_command('run_fc_model.py', FLAGS)
 
     # -----------------------------------------------------------------------
     # Run the TensorFlow graph
@@ -129,24 +142,25 @@ def run_training(data, run_dir, resume_from=None):
         # Initialize variables (with --resume: restore them from the
         # checkpoint) and create summary-writer
         if resume_from:
-            with train_helpers.checked_restore(resume_from):
+            with checkpoints.checked_restore(resume_from):
                 saver.restore(sess, resume_from)
         else:
             sess.run(tf.global_variables_initializer())
         summary_writer = tf.summary.FileWriter(run_dir, sess.graph)
-        summary_writer.add_summary(train_helpers.hparams_summary(FLAGS, MODEL, run_dir))
-        # The accuracy on each data set goes to a sub-folder of its own under
-        # one tag, so TensorBoard draws them in one chart
-        train_writer, validation_writer = train_helpers.data_set_writers(run_dir)
+        summary_writer.add_summary(summaries.hparams(FLAGS, MODEL, run_dir))
+        # The accuracy on the training and the validation set, each in a
+        # sub-folder under one tag, so TensorBoard draws them in one chart
+        accuracy_writers = summaries.AccuracyWriters(run_dir)
         try:
             # Generate input data batches, from the step the run is at (0
-            # unless resumed); the next batch is gathered while one trains
+            # unless resumed); the next batch is gathered while one trains.
+            # (The post zips the images and labels into a list of tuples for
+            # gen_batch; the arrays themselves take a quarter of the memory.)
             first_step = int(sess.run(global_step))
-            batches = data_helpers.prefetch(data_helpers.gen_batch(
+            batches = prefetch.prefetch(data_helpers.gen_batch(
                 (data['images_train'], data['labels_train']), FLAGS.batch_size,
                 FLAGS.max_steps, seed=FLAGS.seed, start_step=first_step))
 
-            train_start = time.time()
             for step in range(first_step, FLAGS.max_steps):
                 # Get next input data batch
                 images_batch, labels_batch = next(batches)
@@ -159,84 +173,81 @@ def run_training(data, run_dir, resume_from=None):
                     train_accuracy, summary_str = sess.run([accuracy, summary],
                                                            feed_dict=feed_dict)
                     summary_writer.add_summary(summary_str, step)
-                    train_writer.add_summary(
-                        train_helpers.scalar_summary(accuracy=train_accuracy), step)
+                    accuracy_writers.add('train', train_accuracy, step)
                     if not FLAGS.validation_size:
                         print(f'Step {step:d}, training accuracy {train_accuracy:g}')
                     else:  # and the accuracy on held-out images, never trained on
-                        validation_accuracy, _ = train_helpers.do_eval(
+                        validation_accuracy, _ = batch_eval.do_eval(
                             sess, accuracy, predictions, images_placeholder,
                             labels_placeholder, validation_set)
-                        validation_writer.add_summary(
-                            train_helpers.scalar_summary(accuracy=validation_accuracy), step)
+                        accuracy_writers.add('validation', validation_accuracy, step)
                         print(f'Step {step:d}, training accuracy {train_accuracy:g}, '
                               f'validation accuracy {validation_accuracy:g}')
 
                 # Perform a single training step; a NaN or infinite loss stops
                 # the run at once
                 _, loss_value = sess.run([train_step, loss], feed_dict=feed_dict)
-                train_helpers.check_finite(loss_value, step, run_dir)
+                training_stops.check_finite(loss_value, step, run_dir)
 
                 # Periodically save checkpoint, and after the last step
                 if (step + 1) % CHECKPOINT_EVERY == 0 or step + 1 == FLAGS.max_steps:
-                    with train_helpers.save_errors_explained(run_dir, resume_command):
+                    with training_stops.save_errors_explained(run_dir, resume_command):
                         saver.save(sess, checkpoint_file, global_step=global_step)
                     print('Saved checkpoint')
-            train_seconds = time.time() - train_start
 
-            # After finishing the training, evaluate on the test set
-            test_accuracy, predicted = train_helpers.do_eval(
+            # After finishing the training, evaluate on the test set (the post
+            # feeds all 10,000 images in one sess.run; do_eval takes 1,000 at a
+            # time, so memory stays bounded)
+            test_accuracy, predicted = batch_eval.do_eval(
                 sess, accuracy, predictions, images_placeholder, labels_placeholder,
                 (data['images_test'], data['labels_test']))
             print(f'Test accuracy {test_accuracy:g}')
             final_step = sess.run(global_step)
-            summary_writer.add_summary(
-                train_helpers.scalar_summary(test_accuracy=test_accuracy), final_step)
+            summary_writer.add_summary(summaries.scalars(test_accuracy=test_accuracy),
+                                       final_step)
 
             # What the model learned, for TensorBoard: the confusion matrix and
             # guesses, the first layer's weights, and where the hidden layer
             # places 1,000 test images
-            hidden, test_probabilities = sess.run([hidden_layer, probabilities], feed_dict={
-                images_placeholder: data['images_test'][:report_helpers.PROJECTOR_IMAGES]})
-            report_helpers.report_test_set(data, predicted, summary_writer, final_step,
-                                           os.path.basename(run_dir), test_probabilities)
-            report_helpers.write_pictures(
-                summary_writer, final_step,
-                layer1_weights=report_helpers.layer1_weights_picture(sess.run(layer1_weights)))
-            report_helpers.write_projector(run_dir, hidden, data, predicted, 'hidden layer')
+            hidden, test_probabilities, weights = sess.run(
+                [hidden_layer, probabilities, layer1_weights],
+                feed_dict={images_placeholder: data['images_test'][:projector.PROJECTOR_IMAGES]})
+            confusion.report_test_set(data, predicted, summary_writer, final_step,
+                                      os.path.basename(run_dir), test_probabilities)
+            summaries.write_pictures(summary_writer, final_step,
+                                     layer1_weights=pictures.layer1_weights_picture(weights))
+            projector.write_projector(run_dir, hidden, data, predicted, 'hidden layer')
         except KeyboardInterrupt:
             # Ctrl-C: save a checkpoint, print the command that resumes, exit 130
-            train_helpers.save_and_stop(saver, sess, checkpoint_file, resume_command)
+            training_stops.save_and_stop(saver, sess, checkpoint_file, resume_command)
         finally:
-            for writer in (summary_writer, train_writer, validation_writer):
-                writer.close()
-    return train_seconds, max(0, FLAGS.max_steps - first_step)
+            summary_writer.close()
+            accuracy_writers.close()
 
 
 def main(argv):
     """Parses and checks the flags, loads the data, trains, reports."""
-    start_time = time.time()
-    train_helpers.parse_flags(FLAGS, argv)
-    train_helpers.check_flags(FLAGS, **FLAG_RULES)
-    # Checks train_dir; with --resume, finds the run and takes its settings
-    # (which must pass the same checks)
-    run_dir, resume_from = train_helpers.start_run(FLAGS, MODEL, FLAG_RULES)
-    train_helpers.print_parameters(FLAGS)
+    begin_time = time.time()
+    cli.parse_flags(FLAGS, argv, FLAG_RULES)
+    # --resume continues the newest two-layer run in train_dir, with its own settings
+    run_dir = resume_from = None
+    if FLAGS.resume:
+        run_dir, resume_from = resume.find_run(FLAGS, MODEL, FLAG_RULES)
+    cli.print_parameters(FLAGS)
 
     # Load CIFAR-10 data
     data = data_helpers.load_data(FLAGS.data_dir, FLAGS.validation_size)
-    train_helpers.check_batch_size(FLAGS.batch_size, len(data['labels_train']))
+    cli.check_batch_size(FLAGS.batch_size, len(data['labels_train']))
 
     # Put logs for each run in a separate folder, train_dir/YYYYmmdd-HHMMSS_fc_...
     # (the flags you changed), claimed while this process trains in it
-    run_dir = train_helpers.prepare_run_dir(FLAGS, MODEL, data, run_dir)
-    with train_helpers.lock_run_dir(run_dir):
-        train_seconds, steps = run_training(data, run_dir, resume_from)
+    run_dir = run_dirs.prepare_run_dir(FLAGS, MODEL, data, run_dir)
+    with run_lock.locked(run_dir):
+        run_training(data, run_dir, resume_from)
 
-    total_time = time.time() - start_time
-    print(f'Total time: {total_time:5.2f}s')
-    train_helpers.write_timing(total_time, train_seconds, steps)  # for benchmarks/
+    end_time = time.time()
+    print(f'Total time: {end_time - begin_time:5.2f}s')
 
 
 if __name__ == '__main__':
-    raise SystemExit(train_helpers.run_main(main))
+    raise SystemExit(entry_point.run_main(main))

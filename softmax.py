@@ -12,14 +12,24 @@ guessing, and far from what the networks of parts 2 and 3 reach.
 import os
 import time
 
-import train_helpers  # first: it keeps TensorFlow's start-up notes off the terminal
+# First, before TensorFlow: it keeps TensorFlow's start-up notes off the terminal
+import tutorial_support.quiet_tensorflow  # noqa: F401
 
 import numpy as np
 import tensorflow.compat.v1 as tf
 from absl import flags
 
 import data_helpers
-import report_helpers
+from tutorial_support import (
+    batch_eval,
+    cli,
+    confusion,
+    entry_point,
+    pictures,
+    run_dirs,
+    summaries,
+    training_stops,
+)
 
 # The post's TensorFlow 1 way: first define a graph, then run it in a Session.
 tf.disable_eager_execution()
@@ -33,24 +43,22 @@ flags.DEFINE_string('train_dir', None,
                     'Also write the run to TensorBoard, in a run folder of its own in this '
                     'folder (tf_logs, say, beside the runs of parts 2 and 3).',
                     flag_values=FLAGS)
-train_helpers.define_data_flags(FLAGS)
+cli.define_data_flags(FLAGS)  # data_dir, seed
+# What the flag values must be
+FLAG_RULES = dict(positive=('batch_size', 'learning_rate', 'max_steps'), non_negative=('seed',),
+                  at_most={'seed': cli.LARGEST_SEED}, writable=('train_dir',))
 
 
 def main(argv):
     """Loads CIFAR-10, trains the classifier, prints the test accuracy."""
     begin_time = time.time()
-    train_helpers.parse_flags(FLAGS, argv)
-    train_helpers.check_flags(FLAGS, positive=('batch_size', 'learning_rate', 'max_steps'),
-                              non_negative=('seed',),
-                              at_most={'seed': train_helpers.LARGEST_SEED})
-    if FLAGS.train_dir:
-        train_helpers.check_writable(FLAGS.train_dir)
+    cli.parse_flags(FLAGS, argv, FLAG_RULES)
     rng = np.random.default_rng(FLAGS.seed)
 
     # Load the data: 50,000 training and 10,000 test images, each a row of
     # 3,072 values (32 x 32 pixels x 3 colours) with the mean image subtracted.
     data_sets = data_helpers.load_data(FLAGS.data_dir)
-    train_helpers.check_batch_size(FLAGS.batch_size, len(data_sets['labels_train']))
+    cli.check_batch_size(FLAGS.batch_size, len(data_sets['labels_train']))
 
     # -----------------------------------------------------------------------
     # Prepare the TensorFlow graph
@@ -87,7 +95,6 @@ def main(argv):
 
     with tf.Session() as sess:
         sess.run(tf.global_variables_initializer())
-        train_start = time.time()
         accuracies, losses = [], []  # for TensorBoard, with --train_dir
 
         for i in range(FLAGS.max_steps):
@@ -105,17 +112,17 @@ def main(argv):
 
             # The training step itself; a NaN or infinite loss stops the run.
             _, loss_value = sess.run([train_step, loss], feed_dict=feed_dict)
-            train_helpers.check_finite(loss_value, i)
+            training_stops.check_finite(loss_value, i)
             losses.append(loss_value)
-        train_seconds = time.time() - train_start
 
         # After training: the accuracy on the test set, which it has never
-        # seen, computed in batches of 1,000 images to keep memory low.
-        test_accuracy, predicted = train_helpers.do_eval(
+        # seen (the post feeds all 10,000 images in one sess.run; do_eval
+        # takes 1,000 at a time, to keep memory low).
+        test_accuracy, predicted = batch_eval.do_eval(
             sess, accuracy, predictions, images_placeholder, labels_placeholder,
             (data_sets['images_test'], data_sets['labels_test']))
         print(f'Test accuracy {test_accuracy:g}')
-        report_helpers.report_test_set(data_sets, predicted)
+        confusion.report_test_set(data_sets, predicted)
 
         # With --train_dir, the run also goes to TensorBoard, which part 2
         # introduces: the graph, the accuracies, and what each class learned
@@ -125,7 +132,6 @@ def main(argv):
 
     end_time = time.time()
     print(f'Total time: {end_time - begin_time:5.2f}s')
-    train_helpers.write_timing(end_time - begin_time, train_seconds, FLAGS.max_steps)
 
 
 def write_to_tensorboard(graph, accuracies, losses, test_accuracy, weights, classes):
@@ -135,27 +141,25 @@ def write_to_tensorboard(graph, accuracies, losses, test_accuracy, weights, clas
     the training accuracy (in train/, as the runners write it), the test
     accuracy and the class templates: each class's 3,072 weights as a picture.
     """
-    run_dir = train_helpers.make_run_dir(FLAGS.train_dir,
-                                         train_helpers.run_name(FLAGS, 'softmax'))
+    run_dir = run_dirs.make_run_dir(FLAGS.train_dir, run_dirs.run_name(FLAGS, 'softmax'))
     summary_writer = tf.summary.FileWriter(run_dir, graph)
     # The training accuracy in a sub-folder, as the runners of parts 2 and 3 write it
     train_writer = tf.summary.FileWriter(os.path.join(run_dir, 'train'))
     try:
-        summary_writer.add_summary(train_helpers.hparams_summary(FLAGS, 'softmax', run_dir))
+        summary_writer.add_summary(summaries.hparams(FLAGS, 'softmax', run_dir))
         for step, loss_value in enumerate(losses):
-            summary_writer.add_summary(train_helpers.scalar_summary(loss=loss_value), step)
+            summary_writer.add_summary(summaries.scalars(loss=loss_value), step)
         for step, train_accuracy in accuracies:
-            train_writer.add_summary(train_helpers.scalar_summary(accuracy=train_accuracy),
-                                     step)
-        summary_writer.add_summary(train_helpers.scalar_summary(test_accuracy=test_accuracy),
+            train_writer.add_summary(summaries.scalars(accuracy=train_accuracy), step)
+        summary_writer.add_summary(summaries.scalars(test_accuracy=test_accuracy),
                                    FLAGS.max_steps)
-        report_helpers.write_pictures(
+        summaries.write_pictures(
             summary_writer, FLAGS.max_steps,
-            class_templates=report_helpers.class_templates_picture(weights, classes))
+            class_templates=pictures.class_templates_picture(weights, classes))
     finally:
         summary_writer.close()
         train_writer.close()
 
 
 if __name__ == '__main__':
-    raise SystemExit(train_helpers.run_main(main))
+    raise SystemExit(entry_point.run_main(main))

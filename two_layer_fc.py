@@ -28,34 +28,43 @@ def inference(images, image_pixels, hidden_units, classes, reg_constant=0):
     Returns:
         logits: float32 [batch, classes].
     """
-    # The regulariser adds reg_constant * sum(w**2) / 2 for each weight matrix
-    # to the regularisation-losses collection; loss() sums them up.
+    # The L2 regulariser: get_variable puts reg_constant * sum(w**2) / 2 for
+    # each weight matrix into the REGULARIZATION_LOSSES collection, which
+    # loss() sums up. The post passes tf.contrib.layers.l2_regularizer, gone
+    # with tf.contrib; this is the same function, written out.
     def l2_regularizer(weights):
         return reg_constant * tf.nn.l2_loss(weights)
 
+    # Layer 1
     with tf.variable_scope('Layer1'):
-        # Weights start small and random (stddev 1/sqrt(fan-in)) so that the
-        # hidden units begin different from each other and not saturated.
+        # Define the variables. The weights start small and random (stddev
+        # 1/sqrt(fan-in)), so that the hidden units begin different from each
+        # other and not saturated; the biases start at 0.
         weights = tf.get_variable(
             name='weights',
             shape=[image_pixels, hidden_units],
             initializer=tf.truncated_normal_initializer(
                 stddev=1.0 / math.sqrt(float(image_pixels))),
-            regularizer=l2_regularizer)
-        biases = tf.get_variable(name='biases', shape=[hidden_units],
-                                 initializer=tf.zeros_initializer())
+            regularizer=l2_regularizer
+        )
+        biases = tf.Variable(tf.zeros([hidden_units]), name='biases')
+
+        # Define the layer's output: the rectified linear unit of the weighted sum
         hidden = tf.nn.relu(tf.matmul(images, weights) + biases)
 
+    # Layer 2
     with tf.variable_scope('Layer2'):
-        weights = tf.get_variable(
-            name='weights',
-            shape=[hidden_units, classes],
-            initializer=tf.truncated_normal_initializer(
-                stddev=1.0 / math.sqrt(float(hidden_units))),
-            regularizer=l2_regularizer)
-        biases = tf.get_variable(name='biases', shape=[classes],
-                                 initializer=tf.zeros_initializer())
+        # Define variables
+        weights = tf.get_variable('weights', [hidden_units, classes],
+                                  initializer=tf.truncated_normal_initializer(
+                                      stddev=1.0 / math.sqrt(float(hidden_units))),
+                                  regularizer=l2_regularizer)
+        biases = tf.Variable(tf.zeros([classes]), name='biases')
+
+        # Define the layer's output: no ReLU, the scores of the classes
         logits = tf.matmul(hidden, weights) + biases
+
+        # Define summary-operation for 'logits'-variable
         tf.summary.histogram('logits', logits)
 
     return logits
@@ -72,11 +81,15 @@ def loss(logits, labels):
         The scalar loss tensor.
     """
     with tf.name_scope('Loss'):
+        # Operation to determine the cross entropy between logits and labels
         cross_entropy = tf.reduce_mean(
             tf.nn.sparse_softmax_cross_entropy_with_logits(logits=logits, labels=labels,
                                                            name='cross_entropy'))
-        # The sum of the regularisation-losses collection filled by inference().
-        loss = cross_entropy + tf.losses.get_regularization_loss()
+        # Operation for the loss function: the cross entropy plus all the
+        # regularisation terms inference() collected
+        loss = cross_entropy + tf.add_n(tf.get_collection(tf.GraphKeys.REGULARIZATION_LOSSES))
+
+        # Add a scalar summary for the loss
         tf.summary.scalar('loss', loss)
     return loss
 
@@ -91,11 +104,20 @@ def training(loss, learning_rate):
     Returns:
         The op that runs one training step.
     """
-    # The step counter is not trainable; the optimiser increments it, and it is
-    # saved with the checkpoints so that a restored model knows its step.
-    global_step = tf.train.get_or_create_global_step()
-    optimizer = tf.train.GradientDescentOptimizer(learning_rate)
-    return optimizer.minimize(loss, global_step=global_step)
+    # Create a variable to track the global step. It is saved with the
+    # checkpoints, so a restored or resumed model knows its step. (The post's
+    # tf.Variable(0) is int32; int64 is TensorFlow's own type for it, and the
+    # type this suite's checkpoints have always stored.)
+    global_step = tf.Variable(0, name='global_step', trainable=False, dtype=tf.int64)
+    # Registered as the global step, for tf.train.get_global_step()
+    tf.add_to_collection(tf.GraphKeys.GLOBAL_STEP, global_step)
+
+    # Create a gradient descent optimizer
+    # (which also increments the global step counter)
+    train_step = tf.train.GradientDescentOptimizer(learning_rate).minimize(
+        loss, global_step=global_step)
+
+    return train_step
 
 
 def evaluation(logits, labels):
@@ -109,7 +131,13 @@ def evaluation(logits, labels):
         Scalar float32 accuracy of the batch.
     """
     with tf.name_scope('Accuracy'):
+        # Operation comparing prediction with true label
         correct_prediction = tf.equal(tf.argmax(logits, 1), labels)
+
+        # Operation calculating the accuracy of the predictions
         accuracy = tf.reduce_mean(tf.cast(correct_prediction, tf.float32))
+
+        # Summary operation for the accuracy
         tf.summary.scalar('train_accuracy', accuracy)
+
     return accuracy

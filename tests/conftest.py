@@ -1,6 +1,6 @@
 """Shared test fixtures: small data sets in the real file format, script runner.
 
-The scripts run in-process (`main(argv)` through `train_helpers.run_main`), so
+The scripts run in-process (`main(argv)` through `entry_point.run_main`), so
 TensorFlow is imported once for the whole test session.
 """
 

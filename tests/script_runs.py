@@ -3,7 +3,7 @@
 import contextlib
 import io
 
-import train_helpers
+from tutorial_support import entry_point
 
 
 def run_captured(module, *args):
@@ -14,5 +14,5 @@ def run_captured(module, *args):
     """
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = train_helpers.run_main(module.main, [module.__name__ + '.py', *args])
+        code = entry_point.run_main(module.main, [module.__name__ + '.py', *args])
     return code, out.getvalue(), err.getvalue()

@@ -27,7 +27,8 @@ import pytest
 import data_helpers
 import run_fc_model
 import softmax
-from data_helpers import DataError
+from tutorial_support import cifar10_archive, cifar10_download, photos, prefetch, progress
+from tutorial_support.errors import DataError
 
 CLASSES = ['plane', 'car', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']
 BATCH_FILES = ['data_batch_1', 'data_batch_2', 'data_batch_3', 'data_batch_4',
@@ -194,7 +195,7 @@ def test_prefetch_keeps_order_passes_errors_and_stops_early():
     """prefetch() yields the same batches in order, re-raises a failure, and ends its thread."""
     data = identified_set(50)
     plain = batch_labels(data_helpers.gen_batch(data, 8, 20, seed=3))
-    ahead = batch_labels(data_helpers.prefetch(data_helpers.gen_batch(data, 8, 20, seed=3)))
+    ahead = batch_labels(prefetch.prefetch(data_helpers.gen_batch(data, 8, 20, seed=3)))
     assert len(ahead) == 20
     for expected, labels in zip(plain, ahead, strict=True):
         np.testing.assert_array_equal(labels, expected)
@@ -203,10 +204,10 @@ def test_prefetch_keeps_order_passes_errors_and_stops_early():
         yield 1
         raise ValueError('broken batch')
     with pytest.raises(ValueError, match='broken batch'):
-        list(data_helpers.prefetch(failing()))
+        list(prefetch.prefetch(failing()))
 
     threads_before = threading.active_count()
-    early = data_helpers.prefetch(data_helpers.gen_batch(data, 8, 10_000, seed=3))
+    early = prefetch.prefetch(data_helpers.gen_batch(data, 8, 10_000, seed=3))
     next(early)
     early.close()  # the training loop stopped (an error, Ctrl-C)
     for _ in range(50):
@@ -227,7 +228,7 @@ def test_progress_bar_draws_on_a_terminal_only(monkeypatch):
     """The bar redraws one line on a terminal; into a file or under CI it writes nothing."""
     monkeypatch.delenv('CI', raising=False)
     terminal = FakeTerminal()
-    bar = data_helpers.ProgressBar(4, 'Epoch 1/3', stream=terminal)
+    bar = progress.ProgressBar(4, 'Epoch 1/3', stream=terminal)
     for done in range(1, 5):
         bar.update(done, 'cost 1.0')
     bar.close()
@@ -235,17 +236,17 @@ def test_progress_bar_draws_on_a_terminal_only(monkeypatch):
     assert '\rEpoch 1/3 [' in drawn and '100%' in drawn and 'cost 1.0' in drawn
     assert '\n' not in drawn  # one line, redrawn in place
     finished = FakeTerminal()
-    data_helpers.ProgressBar(4, 'Epoch 2/3', stream=finished).close('Epoch 2/3: 1.5s, cost 1.2')
+    progress.ProgressBar(4, 'Epoch 2/3', stream=finished).close('Epoch 2/3: 1.5s, cost 1.2')
     assert finished.getvalue().endswith('\033[KEpoch 2/3: 1.5s, cost 1.2\n')  # a line that stays
 
     to_file = io.StringIO()
-    quiet = data_helpers.ProgressBar(4, 'Epoch 1/3', stream=to_file)
+    quiet = progress.ProgressBar(4, 'Epoch 1/3', stream=to_file)
     quiet.update(4)
     quiet.close('Epoch 1/3: 1.5s, cost 1.2')
     assert to_file.getvalue() == ''
     monkeypatch.setenv('CI', 'true')
     under_ci = FakeTerminal()
-    data_helpers.ProgressBar(4, 'x', stream=under_ci).update(4)
+    progress.ProgressBar(4, 'x', stream=under_ci).update(4)
     assert under_ci.getvalue() == ''
 
 
@@ -254,7 +255,7 @@ def test_progress_bar_draws_on_a_terminal_only(monkeypatch):
 # ---------------------------------------------------------------------------
 
 def checksums_of(path):
-    """A file's MD5 and SHA-256, as data_helpers.CIFAR10_CHECKSUMS holds them."""
+    """A file's MD5 and SHA-256, as cifar10_archive.CIFAR10_CHECKSUMS holds them."""
     with open(path, 'rb') as f:
         content = f.read()
     return {'MD5': hashlib.md5(content).hexdigest(),
@@ -339,13 +340,13 @@ def served(tmp_path_factory):
     The same URL with /cut/ before the file name breaks off half-way.
     """
     folder = tmp_path_factory.mktemp('served')
-    archive = cifar_files.write_archive(str(folder / data_helpers.ARCHIVE_NAME),
+    archive = cifar_files.write_archive(str(folder / cifar10_archive.ARCHIVE_NAME),
                                         train_per_batch=10, test_count=10)
     handler = functools.partial(Handler, directory=str(folder))
     server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    url = f'http://127.0.0.1:{server.server_address[1]}/{data_helpers.ARCHIVE_NAME}'
+    url = f'http://127.0.0.1:{server.server_address[1]}/{cifar10_archive.ARCHIVE_NAME}'
     yield url, archive, checksums_of(archive)
     server.shutdown()
     server.server_close()
@@ -363,23 +364,24 @@ def fetch(tmp_path, monkeypatch):
     script_dir = tmp_path / 'scripts'
     parent.mkdir()
     script_dir.mkdir()
-    monkeypatch.setattr(data_helpers, 'SCRIPT_DIR', str(script_dir))
-    monkeypatch.setattr(data_helpers, 'DEFAULT_DATA_DIR', str(parent / data_helpers.DATA_FOLDER))
-    monkeypatch.setattr(data_helpers, 'CIFAR10_URL', closed_port_url())
-    return str(parent), str(parent / data_helpers.DATA_FOLDER), str(script_dir)
+    monkeypatch.setattr(cifar10_download, 'SCRIPT_DIR', str(script_dir))
+    monkeypatch.setattr(cifar10_download, 'DEFAULT_DATA_DIR',
+                        str(parent / cifar10_archive.DATA_FOLDER))
+    monkeypatch.setattr(cifar10_download, 'CIFAR10_URL', closed_port_url())
+    return str(parent), str(parent / cifar10_archive.DATA_FOLDER), str(script_dir)
 
 
 def test_download_success_leaves_only_the_data_folder(served, fetch, monkeypatch, capsys):
     """A missing folder is downloaded and unpacked; the archive and temporaries go."""
     url, _, checksums = served
     parent, data_dir, script_dir = fetch
-    monkeypatch.setattr(data_helpers, 'CIFAR10_URL', url)
-    monkeypatch.setattr(data_helpers, 'CIFAR10_CHECKSUMS', checksums)
+    monkeypatch.setattr(cifar10_download, 'CIFAR10_URL', url)
+    monkeypatch.setattr(cifar10_archive, 'CIFAR10_CHECKSUMS', checksums)
     data = data_helpers.load_data(data_dir)
     assert 'Downloading' in capsys.readouterr().out
     assert data['images_train'].shape == (50, 3072)
     assert data['images_test'].shape == (10, 3072)
-    assert os.listdir(parent) == [data_helpers.DATA_FOLDER]
+    assert os.listdir(parent) == [cifar10_archive.DATA_FOLDER]
     assert set(BATCH_FILES + ['batches.meta']) <= set(os.listdir(data_dir))
     assert os.listdir(script_dir) == []
 
@@ -388,11 +390,11 @@ def test_download_into_a_data_dir_given_with_a_trailing_slash(served, fetch, mon
     """--data_dir 'folder/' downloads and unpacks like 'folder'."""
     url, _, checksums = served
     parent, data_dir, _ = fetch
-    monkeypatch.setattr(data_helpers, 'CIFAR10_URL', url)
-    monkeypatch.setattr(data_helpers, 'CIFAR10_CHECKSUMS', checksums)
+    monkeypatch.setattr(cifar10_download, 'CIFAR10_URL', url)
+    monkeypatch.setattr(cifar10_archive, 'CIFAR10_CHECKSUMS', checksums)
     data = data_helpers.load_data(data_dir + os.sep)
     assert data['images_test'].shape == (10, 3072)
-    assert os.listdir(parent) == [data_helpers.DATA_FOLDER]
+    assert os.listdir(parent) == [cifar10_archive.DATA_FOLDER]
 
 
 def test_a_folder_without_batch_files_is_not_called_damaged(tmp_path):
@@ -410,7 +412,7 @@ def test_download_with_wrong_checksum_keeps_nothing(served, fetch, monkeypatch):
     """A download whose MD5 is wrong fails clearly, leaves nothing; the next run works."""
     url, _, checksums = served
     parent, data_dir, script_dir = fetch
-    monkeypatch.setattr(data_helpers, 'CIFAR10_URL', url)  # the real checksums stay
+    monkeypatch.setattr(cifar10_download, 'CIFAR10_URL', url)  # the real checksums stay
     with pytest.raises(DataError) as error:
         data_helpers.load_data(data_dir)
     message = str(error.value)
@@ -419,18 +421,19 @@ def test_download_with_wrong_checksum_keeps_nothing(served, fetch, monkeypatch):
     assert os.listdir(parent) == []
     assert os.listdir(script_dir) == []
 
-    monkeypatch.setattr(data_helpers, 'CIFAR10_CHECKSUMS', checksums)
+    monkeypatch.setattr(cifar10_archive, 'CIFAR10_CHECKSUMS', checksums)
     assert data_helpers.load_data(data_dir)['images_train'].shape == (50, 3072)
-    assert os.listdir(parent) == [data_helpers.DATA_FOLDER]
+    assert os.listdir(parent) == [cifar10_archive.DATA_FOLDER]
 
 
 def test_download_cut_off_half_way_keeps_nothing(served, fetch, monkeypatch):
     """A connection reset in mid-download: a DataError, and no partial file is left."""
     url, _, checksums = served
     parent, data_dir, script_dir = fetch
-    cut_url = url.replace('/' + data_helpers.ARCHIVE_NAME, '/cut/' + data_helpers.ARCHIVE_NAME)
-    monkeypatch.setattr(data_helpers, 'CIFAR10_URL', cut_url)
-    monkeypatch.setattr(data_helpers, 'CIFAR10_CHECKSUMS', checksums)
+    name = cifar10_archive.ARCHIVE_NAME
+    cut_url = url.replace('/' + name, '/cut/' + name)
+    monkeypatch.setattr(cifar10_download, 'CIFAR10_URL', cut_url)
+    monkeypatch.setattr(cifar10_archive, 'CIFAR10_CHECKSUMS', checksums)
     with pytest.raises(DataError) as error:
         data_helpers.load_data(data_dir)
     assert 'cifar.html' in str(error.value)
@@ -443,10 +446,10 @@ def test_a_broken_server_ends_in_a_message_and_keeps_nothing(served, fetch, monk
     """A reply that is not HTTP, chunks cut short, or a trickle: a DataError, no traceback."""
     url, _, checksums = served
     parent, data_dir, script_dir = fetch
-    monkeypatch.setattr(data_helpers, 'CIFAR10_URL', url.replace(
-        '/' + data_helpers.ARCHIVE_NAME, f'/{how}/' + data_helpers.ARCHIVE_NAME))
-    monkeypatch.setattr(data_helpers, 'CIFAR10_CHECKSUMS', checksums)
-    monkeypatch.setattr(data_helpers, 'STALL_SECONDS', 1)
+    monkeypatch.setattr(cifar10_download, 'CIFAR10_URL', url.replace(
+        '/' + cifar10_archive.ARCHIVE_NAME, f'/{how}/' + cifar10_archive.ARCHIVE_NAME))
+    monkeypatch.setattr(cifar10_archive, 'CIFAR10_CHECKSUMS', checksums)
+    monkeypatch.setattr(cifar10_download, 'STALL_SECONDS', 1)
     with pytest.raises(DataError) as error:
         data_helpers.load_data(data_dir)
     message = str(error.value)
@@ -461,15 +464,15 @@ def test_a_broken_server_ends_in_a_message_and_keeps_nothing(served, fetch, monk
 def test_a_missing_data_dir_is_never_downloaded_into(served, fetch, tmp_path, monkeypatch):
     """A misspelt --data_dir: the nearest existing folder is named, nothing is fetched."""
     url, _, checksums = served
-    monkeypatch.setattr(data_helpers, 'CIFAR10_URL', url)  # a download would succeed
-    monkeypatch.setattr(data_helpers, 'CIFAR10_CHECKSUMS', checksums)
+    monkeypatch.setattr(cifar10_download, 'CIFAR10_URL', url)  # a download would succeed
+    monkeypatch.setattr(cifar10_archive, 'CIFAR10_CHECKSUMS', checksums)
     (tmp_path / 'data').mkdir()
     misspelt = tmp_path / 'data' / 'cifar-10-batchs-py' / 'extra'
     with pytest.raises(DataError) as error:
         data_helpers.load_data(str(misspelt))
     message = str(error.value)
     assert f'nearest folder that does is {tmp_path / "data"}.' in message
-    assert '--data_dir' in message and data_helpers.DEFAULT_DATA_DIR in message
+    assert '--data_dir' in message and cifar10_download.DEFAULT_DATA_DIR in message
     assert os.listdir(tmp_path / 'data') == []
 
 
@@ -478,14 +481,14 @@ def test_an_archive_whose_md5_matches_but_sha256_does_not_is_refused(served, fet
     """Matching the published MD5 alone (which can be forged) is not enough."""
     _, archive, checksums = served
     parent, data_dir, _ = fetch
-    local = shutil.copy(archive, os.path.join(parent, data_helpers.ARCHIVE_NAME))
-    monkeypatch.setattr(data_helpers, 'CIFAR10_CHECKSUMS',
+    local = shutil.copy(archive, os.path.join(parent, cifar10_archive.ARCHIVE_NAME))
+    monkeypatch.setattr(cifar10_archive, 'CIFAR10_CHECKSUMS',
                         dict(checksums, **{'SHA-256': '6d958be0' + '0' * 56}))
     with pytest.raises(DataError) as error:
         data_helpers.load_data(data_dir)
     message = str(error.value)
     assert local in message and 'SHA-256' in message and 'its MD5' not in message
-    assert os.listdir(parent) == [data_helpers.ARCHIVE_NAME]
+    assert os.listdir(parent) == [cifar10_archive.ARCHIVE_NAME]
 
 
 def test_offline_says_where_to_get_and_put_the_archive(fetch):
@@ -495,7 +498,7 @@ def test_offline_says_where_to_get_and_put_the_archive(fetch):
         data_helpers.load_data(data_dir)
     message = str(error.value)
     assert 'https://www.cs.toronto.edu/~kriz/cifar.html' in message
-    assert data_helpers.ARCHIVE_NAME in message
+    assert cifar10_archive.ARCHIVE_NAME in message
     assert parent in message
     assert os.listdir(parent) == []
     assert os.listdir(script_dir) == []
@@ -505,14 +508,14 @@ def test_archive_beside_the_data_folder_is_used(served, fetch, monkeypatch, caps
     """cifar-10-python.tar.gz beside the data folder is unpacked without any download."""
     _, archive, checksums = served
     parent, data_dir, _ = fetch  # the URL points at a closed port
-    monkeypatch.setattr(data_helpers, 'CIFAR10_CHECKSUMS', checksums)
-    local = os.path.join(parent, data_helpers.ARCHIVE_NAME)
+    monkeypatch.setattr(cifar10_archive, 'CIFAR10_CHECKSUMS', checksums)
+    local = os.path.join(parent, cifar10_archive.ARCHIVE_NAME)
     shutil.copy(archive, local)
     data = data_helpers.load_data(data_dir)
     assert 'Downloading' not in capsys.readouterr().out
     assert data['images_train'].shape == (50, 3072)
-    assert sorted(os.listdir(parent)) == sorted([data_helpers.ARCHIVE_NAME,
-                                                 data_helpers.DATA_FOLDER])
+    assert sorted(os.listdir(parent)) == sorted([cifar10_archive.ARCHIVE_NAME,
+                                                 cifar10_archive.DATA_FOLDER])
 
 
 def hostile_archive(path, how, outside):
@@ -538,8 +541,8 @@ def test_hostile_archive_is_refused_even_without_tar_filters(fetch, tmp_path, mo
     monkeypatch.delattr(tarfile, 'data_filter', raising=False)  # as on Python 3.11.2
     parent, data_dir, _ = fetch
     outside = str(tmp_path / 'outside' / 'owned.txt')
-    local = hostile_archive(os.path.join(parent, data_helpers.ARCHIVE_NAME), how, outside)
-    monkeypatch.setattr(data_helpers, 'CIFAR10_CHECKSUMS', checksums_of(local))
+    local = hostile_archive(os.path.join(parent, cifar10_archive.ARCHIVE_NAME), how, outside)
+    monkeypatch.setattr(cifar10_archive, 'CIFAR10_CHECKSUMS', checksums_of(local))
     with pytest.raises(DataError) as error:
         data_helpers.load_data(data_dir)
     assert local in str(error.value) and 'not the official archive' in str(error.value)
@@ -553,8 +556,8 @@ def test_archive_unpacks_on_a_python_without_tar_filters(served, fetch, monkeypa
     monkeypatch.delattr(tarfile, 'data_filter', raising=False)
     _, archive, checksums = served
     parent, data_dir, _ = fetch
-    monkeypatch.setattr(data_helpers, 'CIFAR10_CHECKSUMS', checksums)
-    shutil.copy(archive, os.path.join(parent, data_helpers.ARCHIVE_NAME))
+    monkeypatch.setattr(cifar10_archive, 'CIFAR10_CHECKSUMS', checksums)
+    shutil.copy(archive, os.path.join(parent, cifar10_archive.ARCHIVE_NAME))
     assert data_helpers.load_data(data_dir)['images_train'].shape == (50, 3072)
 
 
@@ -563,30 +566,31 @@ def test_truncated_local_archive_fails_clearly(served, fetch, monkeypatch, check
     """A local archive cut short: a DataError naming it, and no half-made data folder."""
     _, archive, checksums = served
     parent, data_dir, _ = fetch
-    local = os.path.join(parent, data_helpers.ARCHIVE_NAME)
+    local = os.path.join(parent, cifar10_archive.ARCHIVE_NAME)
     shutil.copy(archive, local)
     os.truncate(local, os.path.getsize(local) // 2)
-    monkeypatch.setattr(data_helpers, 'CIFAR10_CHECKSUMS',
+    monkeypatch.setattr(cifar10_archive, 'CIFAR10_CHECKSUMS',
                         checksums_of(local) if checksums_match else checksums)
     with pytest.raises(DataError) as error:
         data_helpers.load_data(data_dir)
     message = str(error.value)
     assert local in message
     assert 'damaged' in message
-    assert os.listdir(parent) == [data_helpers.ARCHIVE_NAME]
+    assert os.listdir(parent) == [cifar10_archive.ARCHIVE_NAME]
 
 
 FULL_DISK_UNPACK = """
 import resource, signal, sys
 import data_helpers
+from tutorial_support import cifar10_archive, cifar10_download, errors
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
 resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # room for no batch file
-data_helpers.SCRIPT_DIR = data_helpers.DEFAULT_DATA_DIR = sys.argv[1]
-data_helpers.DEFAULT_DATA_DIR += '/cifar-10-batches-py'
-data_helpers.CIFAR10_CHECKSUMS = dict(MD5=sys.argv[2], **{'SHA-256': sys.argv[3]})
+cifar10_download.SCRIPT_DIR = cifar10_download.DEFAULT_DATA_DIR = sys.argv[1]
+cifar10_download.DEFAULT_DATA_DIR += '/cifar-10-batches-py'
+cifar10_archive.CIFAR10_CHECKSUMS = dict(MD5=sys.argv[2], **{'SHA-256': sys.argv[3]})
 try:
-    data_helpers.load_data(data_helpers.DEFAULT_DATA_DIR)
-except data_helpers.DataError as error:
+    data_helpers.load_data(cifar10_download.DEFAULT_DATA_DIR)
+except errors.DataError as error:
     print(error)
 """
 
@@ -594,7 +598,7 @@ except data_helpers.DataError as error:
 def test_a_full_disk_while_unpacking_keeps_the_good_archive(served, tmp_path):
     """No room to unpack: the archive is fine and kept, no half-made folder is left."""
     _, archive, checksums = served
-    local = shutil.copy(archive, tmp_path / data_helpers.ARCHIVE_NAME)
+    local = shutil.copy(archive, tmp_path / cifar10_archive.ARCHIVE_NAME)
     result = subprocess.run(
         [sys.executable, '-c', FULL_DISK_UNPACK, str(tmp_path), checksums['MD5'],
          checksums['SHA-256']], capture_output=True, text=True, timeout=120,
@@ -602,7 +606,7 @@ def test_a_full_disk_while_unpacking_keeps_the_good_archive(served, tmp_path):
     assert 'Cannot unpack' in result.stdout and 'File too large' in result.stdout
     assert 'archive itself is fine and is kept' in result.stdout
     assert 'damaged' not in result.stdout
-    assert os.listdir(tmp_path) == [data_helpers.ARCHIVE_NAME]
+    assert os.listdir(tmp_path) == [cifar10_archive.ARCHIVE_NAME]
     assert checksums_of(local) == checksums
 
 
@@ -694,7 +698,7 @@ DAMAGES = {
 @pytest.fixture
 def damaged_copy(cifar_dir, tmp_path):
     """A private copy of the small data set, to be damaged by a test."""
-    return shutil.copytree(cifar_dir, tmp_path / data_helpers.DATA_FOLDER)
+    return shutil.copytree(cifar_dir, tmp_path / cifar10_archive.DATA_FOLDER)
 
 
 @pytest.mark.parametrize('damage', DAMAGES, ids=list(DAMAGES))
@@ -743,7 +747,7 @@ def test_a_16_bit_grey_png_is_scaled_to_8_bits_in_colour(tmp_path):
     grey[:, 32:] = 10000
     path = str(tmp_path / 'scan.png')
     Image.fromarray(grey).save(path)
-    pixels = data_helpers.load_image(path).reshape(3, 32, 32)
+    pixels = photos.load_image(path).reshape(3, 32, 32)
     assert (pixels[0] == pixels[1]).all() and (pixels[1] == pixels[2]).all()
     assert (pixels[0, :, :12] == 255).all()
     assert (pixels[0, :, -12:] == 64).all()  # 10000 * 255 / 40000 = 63.75, rounded

@@ -21,8 +21,6 @@ import time
 import types
 import zlib
 
-import train_helpers
-
 import cifar_files
 import numpy as np
 import pytest
@@ -36,6 +34,7 @@ import restore_model
 import run_cnn_model
 import run_fc_model
 import softmax
+from tutorial_support import cifar10_download, quiet_tensorflow, run_dirs, run_lock, training_stops
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REAL_EVENTS_WRITER = event_file_writer._pywrap_events_writer.EventsWriter
@@ -82,7 +81,7 @@ def files_of(folder):
 @pytest.fixture
 def no_data(tmp_path, monkeypatch):
     """A --data_dir that does not exist; fetching it fails at once, without a network."""
-    monkeypatch.setattr(data_helpers, 'CIFAR10_URL', 'file:///nonexistent/cifar-10.tar.gz')
+    monkeypatch.setattr(cifar10_download, 'CIFAR10_URL', 'file:///nonexistent/cifar-10.tar.gz')
     return str(tmp_path / 'no-data' / 'cifar-10-batches-py')
 
 
@@ -393,13 +392,13 @@ def test_cnn_resumed_mid_epoch_equals_the_uninterrupted_run(run, cifar_dir, tmp_
     code, whole, err = run(run_cnn_model, '--train_dir', whole_dir, *args)
     assert code == 0, err
 
-    real_check_finite = train_helpers.check_finite
+    real_check_finite = training_stops.check_finite
 
     def ctrl_c_after_15_steps(loss_value, step, *more):
         if step == 14:  # 10 steps an epoch: the middle of the second epoch
             raise KeyboardInterrupt
         return real_check_finite(loss_value, step, *more)
-    monkeypatch.setattr(train_helpers, 'check_finite', ctrl_c_after_15_steps)
+    monkeypatch.setattr(training_stops, 'check_finite', ctrl_c_after_15_steps)
     code, _, err = run(run_cnn_model, '--train_dir', parted_dir, *args)
     assert code == 130, err
     assert 'Training interrupted at step 15' in err
@@ -443,20 +442,20 @@ def short_fc_run(run, cifar_dir, train_dir):
 def test_interrupted_run_resumes_to_its_own_max_steps(run, cifar_dir, tmp_path, monkeypatch):
     """Ctrl-C at step 120 (exit 130), then plain --resume: training ends at the run's 200."""
     train_dir = str(tmp_path / 'logs')
-    real_check_finite = train_helpers.check_finite
+    real_check_finite = training_stops.check_finite
 
     def ctrl_c_after_120_steps(loss_value, step, *args):
         if step == 119:  # the 120th training step has just run
             raise KeyboardInterrupt
         return real_check_finite(loss_value, step, *args)
-    monkeypatch.setattr(train_helpers, 'check_finite', ctrl_c_after_120_steps)
+    monkeypatch.setattr(training_stops, 'check_finite', ctrl_c_after_120_steps)
     code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
                        '--seed', '4', '--max_steps', '200', '--batch_size', '50')
     assert code == 130, err
     assert 'Training interrupted at step 120' in err and '--resume' in err
     (folder,) = run_folders(train_dir)
     assert checkpoint_steps(folder) == [120]
-    assert not os.path.exists(os.path.join(folder, train_helpers.LOCK_FILE))
+    assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
 
     monkeypatch.undo()
     code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
@@ -473,7 +472,7 @@ def test_resume_refuses_a_run_still_training(run, cifar_dir, tmp_path):
     (folder,) = run_folders(train_dir)
     other = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])
     try:
-        with open(os.path.join(folder, train_helpers.LOCK_FILE), 'w') as f:
+        with open(os.path.join(folder, run_lock.LOCK_FILE), 'w') as f:
             f.write(str(other.pid))
         before = files_of(train_dir)
         code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
@@ -496,7 +495,7 @@ def test_a_damaged_or_stale_lock(run, cifar_dir, tmp_path, lock):
     train_dir = str(tmp_path / 'logs')
     short_fc_run(run, cifar_dir, train_dir)
     (folder,) = run_folders(train_dir)
-    path = os.path.join(folder, train_helpers.LOCK_FILE)
+    path = os.path.join(folder, run_lock.LOCK_FILE)
     if lock == 'folder':
         os.mkdir(path)
     elif lock == 'fifo':
@@ -523,7 +522,7 @@ def test_params_json_is_never_written_through_a_link(run, cifar_dir, tmp_path):
     train_dir = str(tmp_path / 'logs')
     short_fc_run(run, cifar_dir, train_dir)
     (folder,) = run_folders(train_dir)
-    params = os.path.join(folder, train_helpers.PARAMS_FILE)
+    params = os.path.join(folder, run_dirs.PARAMS_FILE)
     victim = tmp_path / 'my-notes.txt'
     victim.write_text('mine\n')
     os.remove(params)
@@ -541,12 +540,12 @@ def make_hostile(folder, how, outside):
     `outside` is a folder beside the train_dir holding a copy of the run: what
     the hostile folder points at, and what must stay untouched.
     """
-    params_path = os.path.join(folder, train_helpers.PARAMS_FILE)
+    params_path = os.path.join(folder, run_dirs.PARAMS_FILE)
     state = os.path.join(folder, 'checkpoints', 'checkpoint')
     target = os.path.join(outside, 'run', 'checkpoints', 'model.ckpt-100')
     if how == 'lock-link':
-        os.symlink(os.path.join(outside, 'run', train_helpers.PARAMS_FILE),
-                   os.path.join(folder, train_helpers.LOCK_FILE))
+        os.symlink(os.path.join(outside, 'run', run_dirs.PARAMS_FILE),
+                   os.path.join(folder, run_lock.LOCK_FILE))
     elif how == 'checkpoints-link':
         shutil.rmtree(os.path.join(folder, 'checkpoints'))
         os.symlink(os.path.join(outside, 'run', 'checkpoints'),
@@ -643,7 +642,7 @@ def test_resume_from_a_damaged_checkpoint(run, cifar_dir, tmp_path):
     (data_file,) = glob.glob(os.path.join(folder, 'checkpoints', 'model.ckpt-100.data-*'))
     with open(data_file, 'r+b') as f:
         f.truncate(100)
-    params = os.path.join(folder, train_helpers.PARAMS_FILE)
+    params = os.path.join(folder, run_dirs.PARAMS_FILE)
 
     def checkpoints_and_logs():
         # params.json records the newly asked --max_steps: it may change.
@@ -735,7 +734,7 @@ def handed_over_run(fc_checkpoint, tmp_path, **changes):
     train_dir = str(tmp_path / 'handed-over')
     shutil.copytree(fc_checkpoint, train_dir)
     (folder,) = run_folders(train_dir)
-    params_path = os.path.join(folder, train_helpers.PARAMS_FILE)
+    params_path = os.path.join(folder, run_dirs.PARAMS_FILE)
     with open(params_path) as f:
         params = json.load(f)
     with open(params_path, 'w') as f:
@@ -754,7 +753,7 @@ def test_restore_checks_the_settings_it_reads_from_params_json(run, fc_checkpoin
 def test_restore_never_downloads_into_a_recorded_data_dir(run, fc_checkpoint, tmp_path,
                                                          monkeypatch):
     """A run folder from another machine names a data folder that is not here: no download."""
-    monkeypatch.setattr(data_helpers, 'CIFAR10_URL', 'file:///nonexistent/cifar-10.tar.gz')
+    monkeypatch.setattr(cifar10_download, 'CIFAR10_URL', 'file:///nonexistent/cifar-10.tar.gz')
     recorded = str(tmp_path / 'home' / 'alice' / 'cifar-10-batches-py')
     train_dir, _, _ = handed_over_run(fc_checkpoint, tmp_path, data_dir=recorded)
     code, out, err = run(restore_model, '--train_dir', train_dir)
@@ -845,7 +844,7 @@ def test_disk_full_while_writing_summaries(run, cifar_dir, tmp_path, monkeypatch
     monkeypatch.setattr(event_file_writer, '_pywrap_events_writer',
                         types.SimpleNamespace(EventsWriter=DiskFillsEventsWriter))
     # pytest puts its own hook in place for each test; a script has the suite's
-    monkeypatch.setattr(threading, 'excepthook', train_helpers._quiet_summary_writer_thread)
+    monkeypatch.setattr(threading, 'excepthook', quiet_tensorflow.quiet_summary_writer_thread)
     train_dir = str(tmp_path / 'logs')
     code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
                          '--max_steps', '300', '--batch_size', '50', '--seed', '1')
@@ -857,7 +856,7 @@ def test_disk_full_while_writing_summaries(run, cifar_dir, tmp_path, monkeypatch
     assert 'writer thread error' not in printed_elsewhere.err + err
     (folder,) = run_folders(train_dir)
     assert checkpoint_steps(folder) == [300]
-    assert not os.path.exists(os.path.join(folder, train_helpers.LOCK_FILE))
+    assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
 
 
 def test_disk_full_when_a_run_starts_leaves_no_half_made_folder(run, cifar_dir, tmp_path,
@@ -899,15 +898,15 @@ def test_two_runs_at_once_get_their_own_folders(cifar_dir, tmp_path):
         assert checkpoint_steps(folder) == [100]
         assert tf.train.latest_checkpoint(os.path.join(folder, 'checkpoints')) == \
             os.path.join(folder, 'checkpoints', 'model.ckpt-100')
-        seeds.add(train_helpers.load_run_params(folder)['seed'])
+        seeds.add(run_dirs.load_run_params(folder)['seed'])
     assert seeds == {1, 2}
 
 
 def test_make_run_dir_twice_in_one_second(tmp_path, monkeypatch):
     """Two run folders made in the same second are two different folders."""
     monkeypatch.setattr(time, 'strftime', lambda *args: '20240102-030405')
-    first = train_helpers.make_run_dir(str(tmp_path))
-    second = train_helpers.make_run_dir(str(tmp_path))
+    first = run_dirs.make_run_dir(str(tmp_path))
+    second = run_dirs.make_run_dir(str(tmp_path))
     assert first != second
     assert os.path.isdir(first) and os.path.isdir(second)
     assert os.path.basename(first).startswith('20240102-030405')
@@ -962,7 +961,7 @@ def test_restore_with_a_damaged_mean_image(run, cifar_dir, tmp_path, damage):
     train_dir = str(tmp_path / 'logs')
     short_fc_run(run, cifar_dir, train_dir)
     (folder,) = run_folders(train_dir)
-    mean_path = os.path.join(folder, train_helpers.MEAN_IMAGE_FILE)
+    mean_path = os.path.join(folder, run_dirs.MEAN_IMAGE_FILE)
     if damage in ('not-numpy', 'empty'):  # empty: a run killed while writing it
         with open(mean_path, 'wb') as f:
             f.write(b'not numpy' if damage == 'not-numpy' else b'')

@@ -10,8 +10,6 @@ import io
 import os
 import re
 
-import train_helpers
-
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
@@ -23,6 +21,7 @@ import restore_model
 import run_cnn_model
 import run_fc_model
 import softmax
+from tutorial_support import batch_eval
 
 TEST_IMAGES = 100  # in cifar_dir
 CLASS_ROW = re.compile(r' *(\w+)((?: +\d+){10}) +(\d\.\d{4})$')
@@ -192,9 +191,9 @@ def test_softmax_same_seed_same_lines(run, cifar_dir):
 
 @pytest.fixture
 def evaluated(monkeypatch):
-    """Records the image arrays that train_helpers.do_eval evaluates, in order."""
+    """Records the image arrays that batch_eval.do_eval evaluates, in order."""
     calls = []
-    real_do_eval = train_helpers.do_eval
+    real_do_eval = batch_eval.do_eval
 
     def recording_do_eval(sess, accuracy, predictions, images_placeholder,
                           labels_placeholder, data_set, *args, **kwargs):
@@ -202,7 +201,7 @@ def evaluated(monkeypatch):
         return real_do_eval(sess, accuracy, predictions, images_placeholder,
                             labels_placeholder, data_set, *args, **kwargs)
 
-    monkeypatch.setattr(train_helpers, 'do_eval', recording_do_eval)
+    monkeypatch.setattr(batch_eval, 'do_eval', recording_do_eval)
     return calls
 
 

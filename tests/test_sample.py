@@ -9,13 +9,12 @@ import contextlib
 import io
 import re
 
-import train_helpers
-
 import pytest
 
 import run_cnn_model
 import run_fc_model
 import softmax
+from tutorial_support import entry_point
 
 # Epochs of the CNN run. Measured on the sample with default settings (test
 # accuracy after E epochs; the two-layer network reached 0.344 / 0.349 / 0.343
@@ -51,7 +50,7 @@ def fc_result(sample_dir, tmp_path_factory):
     """(exit code, stdout, stderr) of run_fc_model.py with its defaults on the sample."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = train_helpers.run_main(run_fc_model.main, [
+        code = entry_point.run_main(run_fc_model.main, [
             'run_fc_model.py', '--data_dir', sample_dir,
             '--train_dir', str(tmp_path_factory.mktemp('fc_logs')), '--seed', '0'])
     return code, out.getvalue(), err.getvalue()

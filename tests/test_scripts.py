@@ -11,8 +11,6 @@ import io
 import os
 import re
 
-import train_helpers
-
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
@@ -24,12 +22,12 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 import cnn_model
 import data_helpers
-import report_helpers
 import restore_model
 import run_cnn_model
 import run_fc_model
 import softmax
 import two_layer_fc
+from tutorial_support import batch_eval, pictures
 
 RUN_FOLDER = re.compile(r'\d{8}-\d{6}(-\d+)?_(fc|cnn)(_[a-z0-9_]+=[^_/]+)*$')
 
@@ -82,7 +80,7 @@ def picture(folder, tag):
 
 
 def drawn_tile(weights, scale):
-    """How report_helpers draws one image of weights (H x W x 3): stretched to 0-255."""
+    """How tutorial_support.pictures draws one image of weights (H x W x 3): stretched to 0-255."""
     span = weights.max() - weights.min()
     pixels = np.rint(255 * (weights - weights.min()) / span).astype(np.uint8)
     return np.repeat(np.repeat(pixels, scale, axis=0), scale, axis=1)
@@ -323,7 +321,7 @@ def test_fc_projector_shows_the_hidden_layer_of_the_test_images(fc_run, cifar_di
     with Image.open(os.path.join(folder, embedding.sprite.image_path)) as sprite:
         pixels = np.asarray(sprite.convert('RGB'))
     assert pixels.shape == (320, 320, 3)  # 10 x 10 thumbnails
-    thumbnails = report_helpers.to_uint8_images(data['images_test'], data['mean_image'])
+    thumbnails = pictures.to_uint8_images(data['images_test'], data['mean_image'])
     np.testing.assert_array_equal(pixels[:32, 32:64], thumbnails[1])
     np.testing.assert_array_equal(pixels[32:64, :32], thumbnails[10])
 
@@ -576,7 +574,7 @@ def test_batchwise_evaluation_equals_whole_set_accuracy():
             expected = sess.run(accuracy, {images_placeholder: images,
                                            labels_placeholder: labels})
             for batch_size in (7, 1000):
-                batch_accuracy, predicted = train_helpers.do_eval(
+                batch_accuracy, predicted = batch_eval.do_eval(
                     sess, accuracy, predictions, images_placeholder, labels_placeholder,
                     (images, labels), batch_size=batch_size)
                 np.testing.assert_array_equal(predicted, whole)

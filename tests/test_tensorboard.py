@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 
-import train_helpers  # noqa: F401 (first: TensorFlow's start-up notes stay quiet)
+import tutorial_support.quiet_tensorflow  # noqa: F401
 
 import pytest
 from script_runs import run_captured

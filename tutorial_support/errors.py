@@ -1,0 +1,56 @@
+"""The errors a user can fix, and how a full disk is recognised.
+
+A `UserError` ends a script with its message as one paragraph and a non-zero
+exit code (see `entry_point.run_main`), never with a traceback.
+"""
+
+import errno
+
+# A full disk as the system words it, whichever file it happened to.
+DISK_FULL = {errno.ENOSPC: 'No space left on device', errno.EDQUOT: 'Disk quota exceeded',
+             errno.EFBIG: 'File too large', errno.EROFS: 'Read-only file system'}
+# Write errors that mean the disk or the folder, not the file being written,
+# is the problem.
+DISK_ERRORS = (*DISK_FULL, errno.EACCES)
+
+
+class UserError(Exception):
+    """A problem the user can fix: the scripts print it and exit with `exit_code`."""
+
+    exit_code = 1
+
+
+class DataError(UserError):
+    """The data set is missing, damaged or not in the CIFAR-10 format."""
+
+
+class TrainingInterrupted(UserError):
+    """Ctrl-C during training: a checkpoint was saved; exit like a shell does."""
+
+    exit_code = 130
+
+
+def disk_full_message(error):
+    """'Cannot write PATH: No space left on device' for a full disk; None otherwise.
+
+    Python reports a full disk as an OSError; TensorFlow's writers as a
+    RuntimeError or an OpError whose text holds `PATH; No space left on device`.
+    """
+    if isinstance(error, OSError) and error.errno in DISK_FULL:
+        return f'Cannot write {error.filename or "a file"}: {DISK_FULL[error.errno]}'
+    for line in error_text(error).splitlines():
+        for reason in DISK_FULL.values():
+            if reason in line:
+                path = line.strip().split('; ')[0] if '; ' in line else 'a file'
+                return f'Cannot write {path}: {reason}'
+    return None
+
+
+def error_text(error):
+    """An error's own text: TensorFlow's `message`, or what str() gives."""
+    return getattr(error, 'message', None) or str(error)
+
+
+def first_line(error):
+    """The first line of an error's text, for a message of one paragraph."""
+    return (error_text(error).splitlines() or ['no details'])[0]

@@ -1,0 +1,52 @@
+"""TensorFlow, imported with its start-up notes kept off the learner's terminal.
+
+Imported first by every script (`import tutorial_support.quiet_tensorflow`),
+before TensorFlow itself: the C++ notes (oneDNN, CUDA drivers, CPU features)
+are written at import time, before any log setting applies. The modules of
+this package that need TensorFlow take it from here (`from
+tutorial_support.quiet_tensorflow import tf`), so the order always holds.
+"""
+
+import os
+import threading
+
+# TensorFlow logs a page of C++ start-up notes; a learner needs none of them.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+
+
+def _import_tensorflow_quietly():
+    """Imports TensorFlow with stderr pointed at /dev/null for the import only.
+
+    A few notes are written before TF_CPP_MIN_LOG_LEVEL applies; a Python
+    error during the import is still shown.
+    """
+    saved_stderr = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow.compat.v1 as tf
+    finally:
+        os.dup2(saved_stderr, 2)
+        os.close(saved_stderr)
+        os.close(devnull)
+    return tf
+
+
+tf = _import_tensorflow_quietly()
+tf.get_logger().setLevel('ERROR')  # deprecation notes about tf.compat.v1 itself
+
+
+def quiet_summary_writer_thread(args, default_hook=threading.excepthook):
+    """Keeps a failing summary writer's thread (a full disk) from printing a traceback.
+
+    `FileWriter` hands the thread's error to the script at its next
+    `add_summary` or `close`, and `entry_point.run_main` reports it once, as a
+    message.
+    """
+    if args.thread is None or args.thread.name != 'EventLoggerThread':
+        default_hook(args)
+
+
+threading.excepthook = quiet_summary_writer_thread
+tf.get_logger().addFilter(
+    lambda record: not record.getMessage().startswith('EventFileWriter writer thread error'))
