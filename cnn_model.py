@@ -8,7 +8,7 @@ The same four functions as `two_layer_fc.py`, so `run_cnn_model.py` reads like
    10 logits;
 2. `loss()`: the mean softmax cross-entropy;
 3. `training()`: an Adam step;
-4. `evaluation()`: the accuracy.
+4. `evaluation()`: the accuracy, the two-layer network's own function.
 
 Unlike the original, dropout really applies during training (the original
 built it in inference mode) and is off in every evaluation: the rate is a
@@ -16,6 +16,8 @@ tensor that is 0 unless the training loop feeds another value.
 """
 
 import tensorflow.compat.v1 as tf
+
+import two_layer_fc
 
 FEATURES = 8 * 8 * 64  # what the second stage leaves of a 32 x 32 image
 
@@ -39,24 +41,12 @@ def inference(images, dropout_rate, dropout_seeds, classes=10):
     conv1_seed, conv2_seed = tf.unstack(dropout_seeds)
 
     with tf.variable_scope('conv1'):
-        # 64 filters of 4 x 4 over the 3 colour channels; Glorot initialisation
-        # keeps the activations' scale about the same from layer to layer.
-        filters = tf.get_variable('filters', [4, 4, 3, 64],
-                                  initializer=tf.glorot_uniform_initializer())
-        conv = tf.nn.conv2d(images, filters, strides=[1, 1, 1, 1], padding='SAME')
-        pool = tf.nn.max_pool2d(tf.nn.relu(conv), ksize=3, strides=2, padding='SAME')
-        # Dropout: in training, a random fraction of the activations is set to
-        # 0 (the rest scaled up), so the network cannot lean on any one of them.
-        stage1 = tf.nn.experimental.stateless_dropout(pool, rate=dropout_rate,
-                                                      seed=conv1_seed)  # 16 x 16 x 64
+        # 64 filters of 4 x 4 over the 3 colour channels: 32 x 32 x 3 -> 16 x 16 x 64
+        stage1 = conv_stage(images, [4, 4, 3, 64], dropout_rate, conv1_seed)
 
     with tf.variable_scope('conv2'):
-        filters = tf.get_variable('filters', [2, 2, 64, 64],
-                                  initializer=tf.glorot_uniform_initializer())
-        conv = tf.nn.conv2d(stage1, filters, strides=[1, 1, 1, 1], padding='SAME')
-        pool = tf.nn.max_pool2d(tf.nn.relu(conv), ksize=3, strides=2, padding='SAME')
-        stage2 = tf.nn.experimental.stateless_dropout(pool, rate=dropout_rate,
-                                                      seed=conv2_seed)  # 8 x 8 x 64
+        # 64 filters of 2 x 2 over the 64 channels of stage 1: -> 8 x 8 x 64
+        stage2 = conv_stage(stage1, [2, 2, 64, 64], dropout_rate, conv2_seed)
 
     with tf.variable_scope('fc'):
         features = tf.reshape(stage2, [-1, FEATURES])
@@ -67,6 +57,32 @@ def inference(images, dropout_rate, dropout_seeds, classes=10):
         tf.summary.histogram('logits', logits)
 
     return logits
+
+
+def conv_stage(inputs, filter_shape, dropout_rate, dropout_seed):
+    """One stage of the network: convolution, ReLU, max-pooling, dropout.
+
+    Args:
+        inputs: float32 [batch, height, width, channels].
+        filter_shape: [filter height, filter width, channels in, channels out].
+        dropout_rate: the fraction of activations dropped (0 in evaluation).
+        dropout_seed: int64 [2], the seed of this stage's dropout mask.
+
+    Returns:
+        float32 [batch, height / 2, width / 2, channels out].
+    """
+    # The filters, slid over the image one pixel at a time; Glorot
+    # initialisation keeps the activations' scale about the same from layer
+    # to layer.
+    filters = tf.get_variable('filters', filter_shape,
+                              initializer=tf.glorot_uniform_initializer())
+    conv = tf.nn.conv2d(inputs, filters, strides=[1, 1, 1, 1], padding='SAME')
+    # The largest ReLU output of each 3 x 3 window, windows 2 pixels apart:
+    # half the height and width.
+    pool = tf.nn.max_pool2d(tf.nn.relu(conv), ksize=3, strides=2, padding='SAME')
+    # Dropout: in training, a random fraction of the activations is set to 0
+    # (the rest scaled up), so the network cannot lean on any one of them.
+    return tf.nn.experimental.stateless_dropout(pool, rate=dropout_rate, seed=dropout_seed)
 
 
 def loss(logits, labels):
@@ -103,20 +119,6 @@ def training(loss, learning_rate):
     return optimizer.minimize(loss, global_step=global_step)
 
 
-def evaluation(logits, labels):
-    """Adds the accuracy of a batch, with a `train_accuracy` summary.
-
-    Args:
-        logits: float32 [batch, classes].
-        labels: int64 [batch].
-
-    Returns:
-        Scalar float32 accuracy.
-    """
-    with tf.name_scope('Accuracy'):
-        # As the notebook: the predicted class, compared with the label, averaged
-        predict_op = tf.argmax(logits, 1)
-        correct_prediction = tf.equal(predict_op, labels)
-        accuracy = tf.reduce_mean(tf.cast(correct_prediction, 'float'))
-        tf.summary.scalar('train_accuracy', accuracy)
-    return accuracy
+# The accuracy of a batch, with a `train_accuracy` summary: the very function
+# of the two-layer network, since the accuracy does not depend on the model.
+evaluation = two_layer_fc.evaluation

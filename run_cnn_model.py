@@ -150,12 +150,17 @@ def run_training(data, run_dir, resume_from=None):
                 saver.restore(sess, resume_from)
         else:
             sess.run(init)
-        summary_writer = tf.summary.FileWriter(run_dir, sess.graph)
-        summary_writer.add_summary(summaries.hparams(FLAGS, MODEL, run_dir))
-        # The training and validation accuracy, each in a sub-folder under
-        # one tag, so TensorBoard draws them in one chart
-        accuracy_writers = summaries.AccuracyWriters(run_dir)
-        try:
+
+        # The summary writers, closed however the block ends: the run's own,
+        # and the training and validation accuracy, each in a sub-folder under
+        # one tag, so TensorBoard draws them in one chart. Ctrl-C in the block
+        # saves a checkpoint, prints the command that resumes, exits with 130.
+        with (tf.summary.FileWriter(run_dir, sess.graph) as summary_writer,
+              summaries.AccuracyWriters(run_dir) as accuracy_writers,
+              training_stops.checkpoint_on_ctrl_c(saver, sess, checkpoint_file,
+                                                  resume_command)):
+            summary_writer.add_summary(summaries.hparams(FLAGS, MODEL, run_dir))
+
             # A resumed run starts mid-epoch, where the interrupted one stopped
             step = int(sess.run(global_step))
             num_batches = data_helpers.batches_per_epoch(len(train_set[1]), FLAGS.batch_size)
@@ -251,22 +256,15 @@ def run_training(data, run_dir, resume_from=None):
             summaries.write_pictures(summary_writer, step,
                                      conv1_filters=pictures.conv_filters_picture(filters))
             projector.write_projector(run_dir, test_features, data, predicted, '4,096 features')
-        except KeyboardInterrupt:
-            # Ctrl-C: save a checkpoint, print the command that resumes, exit 130
-            training_stops.save_and_stop(saver, sess, checkpoint_file, resume_command)
-        finally:
-            summary_writer.close()
-            accuracy_writers.close()
 
 
 def main(argv):
     """Parses and checks the flags, loads the data, trains, evaluates."""
     start_time = time.time()
     cli.parse_flags(FLAGS, argv, FLAG_RULES)
-    # --resume continues the newest CNN run in train_dir, with its own settings
-    run_dir = resume_from = None
-    if FLAGS.resume:
-        run_dir, resume_from = resume.find_run(FLAGS, MODEL, FLAG_RULES)
+    # With --resume: the newest CNN run in train_dir and its last
+    # checkpoint, whose saved settings become the flags; a new run otherwise
+    run_dir, resume_from = resume.run_to_continue(FLAGS, MODEL, FLAG_RULES)
     cli.print_parameters(FLAGS)
 
     # Load CIFAR-10 as 32 x 32 x 3 images

@@ -139,19 +139,24 @@ def run_training(data, run_dir, resume_from=None):
     # side gains nothing, and scheduling them cost about 15% of a step here;
     # each op still uses every core.
     with tf.Session(config=tf.ConfigProto(inter_op_parallelism_threads=1)) as sess:
-        # Initialize variables (with --resume: restore them from the
-        # checkpoint) and create summary-writer
+        # Initialize variables (with --resume: restore them from the checkpoint)
         if resume_from:
             with checkpoints.checked_restore(resume_from):
                 saver.restore(sess, resume_from)
         else:
             sess.run(tf.global_variables_initializer())
-        summary_writer = tf.summary.FileWriter(run_dir, sess.graph)
-        summary_writer.add_summary(summaries.hparams(FLAGS, MODEL, run_dir))
-        # The accuracy on the training and the validation set, each in a
-        # sub-folder under one tag, so TensorBoard draws them in one chart
-        accuracy_writers = summaries.AccuracyWriters(run_dir)
-        try:
+
+        # Create summary-writers: one for the graph and the summaries, and one
+        # each for the accuracy on the training and the validation set, in
+        # sub-folders under one tag, so TensorBoard draws them in one chart.
+        # They are closed however the block ends; Ctrl-C in it saves a
+        # checkpoint, prints the command that resumes, and exits with 130.
+        with (tf.summary.FileWriter(run_dir, sess.graph) as summary_writer,
+              summaries.AccuracyWriters(run_dir) as accuracy_writers,
+              training_stops.checkpoint_on_ctrl_c(saver, sess, checkpoint_file,
+                                                  resume_command)):
+            summary_writer.add_summary(summaries.hparams(FLAGS, MODEL, run_dir))
+
             # Generate input data batches, from the step the run is at (0
             # unless resumed); the next batch is gathered while one trains.
             # (The post zips the images and labels into a list of tuples for
@@ -217,22 +222,15 @@ def run_training(data, run_dir, resume_from=None):
             summaries.write_pictures(summary_writer, final_step,
                                      layer1_weights=pictures.layer1_weights_picture(weights))
             projector.write_projector(run_dir, hidden, data, predicted, 'hidden layer')
-        except KeyboardInterrupt:
-            # Ctrl-C: save a checkpoint, print the command that resumes, exit 130
-            training_stops.save_and_stop(saver, sess, checkpoint_file, resume_command)
-        finally:
-            summary_writer.close()
-            accuracy_writers.close()
 
 
 def main(argv):
     """Parses and checks the flags, loads the data, trains, reports."""
     begin_time = time.time()
     cli.parse_flags(FLAGS, argv, FLAG_RULES)
-    # --resume continues the newest two-layer run in train_dir, with its own settings
-    run_dir = resume_from = None
-    if FLAGS.resume:
-        run_dir, resume_from = resume.find_run(FLAGS, MODEL, FLAG_RULES)
+    # With --resume: the newest two-layer run in train_dir and its last
+    # checkpoint, whose saved settings become the flags; a new run otherwise
+    run_dir, resume_from = resume.run_to_continue(FLAGS, MODEL, FLAG_RULES)
     cli.print_parameters(FLAGS)
 
     # Load CIFAR-10 data

@@ -17,21 +17,25 @@ NOT_RESTORED_FLAGS = ('train_dir', 'resume')
 CHANGEABLE_FLAGS = ('max_steps', 'epochs', 'data_dir')
 
 
-def find_run(flag_values, model, flag_rules):
-    """Finds the run that --resume continues and takes its settings as the flags.
+def run_to_continue(flag_values, model, flag_rules):
+    """The run that --resume continues, whose settings become the flags.
 
     Args:
-        flag_values: the parsed flags; updated with the resumed run's values.
+        flag_values: the parsed flags; with --resume, updated with the
+            resumed run's values.
         model: the runner's model name, as stored in the run's parameters.
         flag_rules: what the settings must pass (see `cli.check_flags`).
 
     Returns:
-        (run_dir, checkpoint): the run's folder and its newest checkpoint.
+        (run_dir, checkpoint): the run's folder and its newest checkpoint;
+        (None, None) without --resume, for a new run.
 
     Raises:
         UserError: no checkpoint of this model, its run is still training or
             holds a link, or its settings are not valid.
     """
+    if not flag_values.resume:
+        return None, None
     train_dir = flag_values.train_dir
     checkpoint = checkpoints.latest_checkpoint(train_dir, model)
     if checkpoint is None:

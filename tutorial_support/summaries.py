@@ -45,6 +45,12 @@ class AccuracyWriters:
         for writer in self.writers.values():
             writer.close()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exception):
+        self.close()
+
 
 def write_pictures(writer, step, **pictures):
     """Adds pictures (PIL images, one a keyword) to the Images tab at `step`."""

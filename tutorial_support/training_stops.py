@@ -62,16 +62,20 @@ def save_errors_explained(run_dir, resume_command):
             f'{resume_command}') from None
 
 
-def save_and_stop(saver, sess, checkpoint_file, resume_command):
-    """After Ctrl-C: saves a checkpoint of the current step and stops the script.
+@contextlib.contextmanager
+def checkpoint_on_ctrl_c(saver, sess, checkpoint_file, resume_command):
+    """Ctrl-C inside the block saves a checkpoint of the current step and stops the script.
 
     Raises:
-        TrainingInterrupted: always (exit code 130), saying where the
+        TrainingInterrupted: after Ctrl-C (exit code 130), saying where the
             checkpoint is and which command continues the run.
     """
-    global_step = tf.train.get_global_step()
-    with save_errors_explained(os.path.dirname(checkpoint_file), resume_command):
-        path = saver.save(sess, checkpoint_file, global_step=global_step)
-    raise TrainingInterrupted(
-        f'Training interrupted at step {sess.run(global_step)}. Saved checkpoint {path}. '
-        f'To continue where it stopped, run: {resume_command}')
+    try:
+        yield
+    except KeyboardInterrupt:
+        global_step = tf.train.get_global_step()
+        with save_errors_explained(os.path.dirname(checkpoint_file), resume_command):
+            path = saver.save(sess, checkpoint_file, global_step=global_step)
+        raise TrainingInterrupted(
+            f'Training interrupted at step {sess.run(global_step)}. Saved checkpoint {path}. '
+            f'To continue where it stopped, run: {resume_command}') from None
