@@ -17,6 +17,9 @@ import numpy as np
 
 LABEL_NAMES = ['airplane', 'automobile', 'bird', 'cat', 'deer',
                'dog', 'frog', 'horse', 'ship', 'truck']
+TEST_IMAGES = 100  # the test images of a data set write_dataset writes by default (cifar_dir)
+BATCH_FILES = ['data_batch_1', 'data_batch_2', 'data_batch_3', 'data_batch_4',
+               'data_batch_5', 'test_batch']
 
 
 def _py2_str(text):
@@ -80,7 +83,7 @@ def make_images(count, seed):
     return pixels, labels.tolist()
 
 
-def write_dataset(folder, train_per_batch=100, test_count=100, seed=0):
+def write_dataset(folder, train_per_batch=100, test_count=TEST_IMAGES, seed=0):
     """Writes a small CIFAR-10 data set in the real file format into `folder`.
 
     Returns:

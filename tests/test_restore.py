@@ -1,0 +1,208 @@
+"""restore_model.py: the run's test accuracy again, and checkpoints it cannot use.
+
+It finds the model a run trained, repeats its printed test accuracy, and says
+clearly when a checkpoint is missing, does not fit or is damaged, or when a
+run folder handed over names settings or data that cannot be used.
+"""
+
+import json
+import os
+import shutil
+
+import cifar_files
+import pytest
+from run_folders import copy_of_old_run, files_of, run_folders
+from script_runs import assert_user_error, line_value, run_in_new_folder
+
+import restore_model
+import run_cnn_model
+import run_fc_model
+from tutorial_support import cifar10_download, run_dirs
+
+
+@pytest.fixture(scope='module')
+def fc_checkpoint(cifar_dir, tmp_path_factory):
+    """A train_dir with a short run_fc_model run (default hidden1=120)."""
+    return run_in_new_folder(tmp_path_factory, 'fc', run_fc_model, '--data_dir', cifar_dir,
+                             '--max_steps', '20', '--batch_size', '50', '--seed', '1')[0]
+
+
+def test_restore_fc_prints_the_same_test_accuracy(run, fc_run, cifar_dir):
+    """restore_model restores the newest checkpoint (step 1100) and repeats the figure."""
+    train_dir, train_out = fc_run
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert 'Restoring variables from checkpoint' in lines
+    assert 'Current step: 1100' in lines
+    trained = 'Test accuracy ' + line_value(train_out, 'Test accuracy ')
+    assert [line for line in lines if line.startswith('Test accuracy')] == [trained]
+    assert lines[-1].startswith('Total time:')
+
+
+def test_restore_after_validation_split_repeats_the_test_accuracy(run, cifar_dir, tmp_path):
+    """A run that held out training images: restore_model gives its test accuracy too.
+
+    The held-out images change the training mean the test images are centred
+    with; restoring must use the run's own mean image.
+    """
+    train_dir = str(tmp_path / 'logs')
+    code, train_out, err = run(
+        run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir, '--max_steps', '100',
+        '--batch_size', '50', '--learning_rate', '0.00001', '--seed', '2',
+        '--validation_size', '400')
+    assert code == 0, err
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
+    assert code == 0, err
+    assert line_value(out, 'Test accuracy ') == line_value(train_out, 'Test accuracy ')
+
+
+def test_restore_detects_the_cnn_and_repeats_its_test_accuracy(run, cnn_run, cifar_dir):
+    """Without --model, restore_model finds the CNN and prints the run's test accuracy."""
+    train_dir, train_out = cnn_run
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
+    assert code == 0, err
+    assert 'Restoring variables from checkpoint' in out.splitlines()
+    assert 'Current step: 20' in out.splitlines()
+    assert line_value(out, 'Test accuracy ') == line_value(train_out, 'Test Accuracy: ')
+
+
+def test_a_run_of_the_previous_version_restores(run, cifar_dir, tmp_path):
+    """A run folder the previous version wrote (commit 9fe31e3): the accuracy it printed."""
+    train_dir, _ = copy_of_old_run(tmp_path)
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir,
+                         '--hidden1', '2')
+    assert code == 0, err
+    assert 'Current step: 30' in out.splitlines()
+    assert 'Test accuracy 0.16' in out.splitlines()
+
+
+def test_restore_without_checkpoint(run, cifar_dir, tmp_path):
+    """An empty train_dir: the message says there is no checkpoint and what to do."""
+    code, out, err = run(restore_model, '--train_dir', str(tmp_path), '--data_dir', cifar_dir)
+    assert_user_error(code, err, f'no checkpoint in {tmp_path}', 'Train a model first',
+                      '--train_dir')
+    assert 'Test accuracy' not in out
+
+
+def test_restore_with_other_hidden1(run, cifar_dir, tmp_path):
+    """Trained with --hidden1 20, restored with the default 120: says what it found."""
+    train_dir = str(tmp_path / 'logs')
+    code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                       '--hidden1', '20', '--max_steps', '10', '--batch_size', '50')
+    assert code == 0, err
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
+    assert_user_error(code, err, 'hidden1=20', 'hidden1=120', 'Pass the flags')
+    assert '[3072, 20]' in err and '[3072, 120]' in err
+    assert 'Test accuracy' not in out
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir,
+                         '--hidden1', '20')
+    assert code == 0, err
+    assert 'Current step: 10' in out.splitlines()
+
+
+def test_restore_cnn_checkpoint_as_fc(run, cifar_dir, tmp_path):
+    """A CNN checkpoint with --model fc: the message names both models."""
+    train_dir = str(tmp_path / 'logs')
+    code, _, err = run(run_cnn_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                       '--epochs', '1', '--batch_size', '100')
+    assert code == 0, err
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir,
+                         '--model', 'fc')
+    assert_user_error(code, err, 'convolutional network', '--model fc', 'two-layer network')
+    assert 'Test accuracy' not in out
+
+
+@pytest.mark.parametrize('damaged', ['.data-00000-of-00001', '.index'])
+def test_restore_damaged_checkpoint(run, cifar_dir, tmp_path, damaged):
+    """Junk bytes in a checkpoint file: a clear error naming it; the files are kept."""
+    train_dir = str(tmp_path / 'logs')
+    code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                       '--max_steps', '20', '--batch_size', '50', '--seed', '1')
+    assert code == 0, err
+    (folder,) = run_folders(train_dir)
+    prefix = os.path.join(folder, 'checkpoints', 'model.ckpt-20')
+    with open(prefix + damaged, 'wb') as f:
+        f.write(b'this is not a checkpoint' * 7)
+    before = files_of(train_dir)
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
+    assert_user_error(code, err, prefix, 'damaged')
+    assert 'Test accuracy' not in out
+    assert files_of(train_dir) == before
+
+
+def test_moved_train_dir_restores_its_own_checkpoint(run, cifar_dir, fc_checkpoint, tmp_path):
+    """A train_dir copied elsewhere and then moved restores from its new place.
+
+    The copy's checkpoint is damaged on purpose: restoring it must fail, which
+    shows that the copy, and not the original it came from, is read.
+    """
+    copy = str(tmp_path / 'copy')
+    shutil.copytree(fc_checkpoint, copy)
+    moved = str(tmp_path / 'moved')
+    os.rename(copy, moved)
+    code, out, err = run(restore_model, '--train_dir', moved, '--data_dir', cifar_dir)
+    assert code == 0, err
+    assert 'Current step: 20' in out.splitlines()
+    (folder,) = run_folders(moved)
+    with open(os.path.join(folder, 'checkpoints', 'model.ckpt-20.index'), 'wb') as f:
+        f.write(b'junk')
+    code, out, err = run(restore_model, '--train_dir', moved, '--data_dir', cifar_dir)
+    assert_user_error(code, err, os.path.join(folder, 'checkpoints', 'model.ckpt-20'), 'damaged')
+
+
+def handed_over_run(fc_checkpoint, tmp_path, **changes):
+    """A copy of a finished run, as a stranger hands it over: `changes` edited into params.json.
+
+    Returns:
+        (train_dir, run folder, path of its params.json).
+    """
+    train_dir = str(tmp_path / 'handed-over')
+    shutil.copytree(fc_checkpoint, train_dir)
+    (folder,) = run_folders(train_dir)
+    params_path = os.path.join(folder, run_dirs.PARAMS_FILE)
+    with open(params_path) as f:
+        params = json.load(f)
+    with open(params_path, 'w') as f:
+        json.dump(dict(params, **changes), f)
+    return train_dir, folder, params_path
+
+
+def test_restore_checks_the_settings_it_reads_from_params_json(run, fc_checkpoint, tmp_path):
+    """A run folder's recorded validation_size is data: a bad one is named, not used."""
+    train_dir, _, params_path = handed_over_run(fc_checkpoint, tmp_path, validation_size='all')
+    code, out, err = run(restore_model, '--train_dir', train_dir)
+    assert_user_error(code, err, params_path, "validation_size = 'all'")
+    assert 'Test accuracy' not in out
+
+
+def test_restore_never_downloads_into_a_recorded_data_dir(run, fc_checkpoint, tmp_path,
+                                                         monkeypatch):
+    """A run folder from another machine names a data folder that is not here: no download."""
+    monkeypatch.setattr(cifar10_download, 'CIFAR10_URL', 'file:///nonexistent/cifar-10.tar.gz')
+    recorded = str(tmp_path / 'home' / 'alice' / 'cifar-10-batches-py')
+    train_dir, _, _ = handed_over_run(fc_checkpoint, tmp_path, data_dir=recorded)
+    code, out, err = run(restore_model, '--train_dir', train_dir)
+    assert_user_error(code, err, f'{recorded} does not exist',
+                      f'nearest folder that does is {tmp_path}.', 'params.json')
+    assert not os.path.exists(tmp_path / 'home')
+
+
+@pytest.mark.parametrize('script', [restore_model, run_fc_model])
+def test_a_handed_over_run_whose_data_would_run_code(run, fc_checkpoint, tmp_path, script):
+    """"Just run restore_model.py": the run's recorded data folder holds a hostile pickle.
+
+    Without --data_dir, restore and --resume read the data folder params.json
+    names, here one handed over with the run; nothing of its pickle runs.
+    """
+    data_dir = str(tmp_path / 'handed-over' / 'data' / 'cifar-10-batches-py')
+    train_dir, _, _ = handed_over_run(fc_checkpoint, tmp_path, data_dir=data_dir)
+    cifar_files.write_dataset(data_dir)
+    marker = str(tmp_path / 'the-file-ran-code')
+    cifar_files.write_hostile_test_batch(data_dir, marker)
+    extra = ['--resume', '--max_steps', '40'] if script is run_fc_model else []
+    code, out, err = run(script, '--train_dir', train_dir, *extra)
+    assert_user_error(code, err, os.path.join(data_dir, 'test_batch'), 'mkdir',
+                      'nothing of it was run')
+    assert not os.path.exists(marker)
+    assert 'Test accuracy' not in out

@@ -1,0 +1,202 @@
+"""Training that goes wrong: a diverging loss, a full disk, runs started at once.
+
+Each test checks the exit code, the message on stderr (no traceback) and the
+files left behind: the last good checkpoint is kept and still restores.
+"""
+
+import errno
+import glob
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import types
+
+import numpy as np
+import tensorflow.compat.v1 as tf
+from run_folders import checkpoint_steps, run_folders
+from script_runs import PROJECT_DIR, assert_user_error
+from tensorflow.python.summary.writer import event_file_writer
+
+import data_helpers
+import restore_model
+import run_fc_model
+from tutorial_support import quiet_tensorflow, run_dirs, run_lock
+
+REAL_EVENTS_WRITER = event_file_writer._pywrap_events_writer.EventsWriter
+
+
+def test_diverging_loss_stops_without_saving(run, cifar_dir, tmp_path):
+    """A huge learning rate: the loss becomes nan/inf; the run stops, saves nothing."""
+    train_dir = str(tmp_path / 'logs')
+    code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--learning_rate', '1e30', '--max_steps', '1100', '--batch_size', '50')
+    assert_user_error(code, err, 'smaller', 'learning rate', 'No checkpoint had been saved')
+    assert re.search(r'The loss became (nan|inf|-inf) at step \d+', err)
+    assert 'Step 0, training accuracy' in out
+    assert 'Test accuracy' not in out
+    (folder,) = run_folders(train_dir)
+    assert checkpoint_steps(folder) == []
+
+
+def test_loss_diverging_after_a_checkpoint_keeps_it(run, cifar_dir, tmp_path, monkeypatch):
+    """A NaN loss at step 1050 names the last good checkpoint, 1000, and saves nothing else."""
+    real_gen_batch = data_helpers.gen_batch
+
+    def gen_batch_with_a_bad_image(data, batch_size, num_iter, seed=None, start_step=0):
+        for step, (images, labels) in enumerate(
+                real_gen_batch(data, batch_size, num_iter, seed, start_step), start_step):
+            if step == 1050:
+                images = images.copy()
+                images[0, 0] = np.nan
+            yield images, labels
+
+    monkeypatch.setattr(data_helpers, 'gen_batch', gen_batch_with_a_bad_image)
+    train_dir = str(tmp_path / 'logs')
+    code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--max_steps', '1100', '--batch_size', '50', '--seed', '1')
+    (folder,) = run_folders(train_dir)
+    # The NaN image gives NaN weights at step 1050; the loss shows it then or a step later.
+    assert re.search(r'The loss became nan at step 105[01]:', err), err
+    assert_user_error(code, err, 'smaller', 'The last good checkpoint is kept: '
+                      + os.path.join(folder, 'checkpoints', 'model.ckpt-1000'))
+    assert out.count('Saved checkpoint') == 1
+    assert checkpoint_steps(folder) == [1000]
+    monkeypatch.undo()
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
+    assert code == 0, err
+    assert 'Current step: 1000' in out.splitlines()
+
+
+def test_disk_full_while_saving_keeps_earlier_checkpoints(run, cifar_dir, tmp_path,
+                                                          monkeypatch):
+    """The second save fails for lack of space: exit 1, the first checkpoint restores."""
+    real_save = tf.train.Saver.save
+    calls = []
+
+    def save_until_the_disk_is_full(self, *args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:
+            raise tf.errors.ResourceExhaustedError(None, None, 'No space left on device')
+        return real_save(self, *args, **kwargs)
+
+    monkeypatch.setattr(tf.train.Saver, 'save', save_until_the_disk_is_full)
+    train_dir = str(tmp_path / 'logs')
+    code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--max_steps', '1100', '--batch_size', '50', '--seed', '1')
+    assert len(calls) == 2
+    assert_user_error(code, err, 'No space left on device', 'intact', '--resume')
+    (folder,) = run_folders(train_dir)
+    assert checkpoint_steps(folder) == [1000]
+    assert os.path.isfile(os.path.join(folder, 'checkpoints', 'model.ckpt-1000.index'))
+    assert glob.glob(os.path.join(folder, 'checkpoints', 'model.ckpt-1000.data-*'))
+    monkeypatch.undo()
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
+    assert code == 0, err
+    assert 'Current step: 1000' in out.splitlines()
+
+
+class DiskFillsEventsWriter:
+    """TensorFlow's C++ event-file writer, on a disk that fills after `room` events.
+
+    Like the real one on a full disk, writing goes on quietly and the flush
+    fails, in the `FileWriter`'s own thread.
+    """
+
+    room = 3
+
+    def __init__(self, prefix):
+        self._real = REAL_EVENTS_WRITER(prefix)
+        self._events = 0
+
+    def WriteEvent(self, event):  # noqa: N802 (the C++ writer's name)
+        self._events += 1
+        if self._events <= self.room:
+            self._real.WriteEvent(event)
+
+    def Flush(self):  # noqa: N802
+        if self._events > self.room:
+            name = self._real.FileName()
+            raise RuntimeError(f'{name}; No space left on device\n\tFailed to flush '
+                               f'{self._events - self.room} events to {name}')
+        self._real.Flush()
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+def test_disk_full_while_writing_summaries(run, cifar_dir, tmp_path, monkeypatch, capfd):
+    """The summary writer's thread fails: one message naming the file, no thread traceback."""
+    monkeypatch.setattr(event_file_writer, '_pywrap_events_writer',
+                        types.SimpleNamespace(EventsWriter=DiskFillsEventsWriter))
+    # pytest puts its own hook in place for each test; a script has the suite's
+    monkeypatch.setattr(threading, 'excepthook', quiet_tensorflow.quiet_summary_writer_thread)
+    train_dir = str(tmp_path / 'logs')
+    code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--max_steps', '300', '--batch_size', '50', '--seed', '1')
+    assert_user_error(code, err, 'No space left on device', 'events.out.tfevents',
+                      'checkpoints saved before are intact')
+    assert err.strip().count('\n') == 0  # one paragraph
+    printed_elsewhere = capfd.readouterr()
+    assert 'Exception in thread' not in printed_elsewhere.err + err
+    assert 'writer thread error' not in printed_elsewhere.err + err
+    (folder,) = run_folders(train_dir)
+    assert checkpoint_steps(folder) == [300]
+    assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
+
+
+def test_disk_full_when_a_run_starts_leaves_no_half_made_folder(run, cifar_dir, tmp_path,
+                                                                monkeypatch):
+    """No room for the run folder's first files: a message, and no empty run folder."""
+    def no_space(path, *args, **kwargs):
+        raise OSError(errno.ENOSPC, 'No space left on device')  # from write(): no file name
+
+    monkeypatch.setattr(np, 'save', no_space)
+    train_dir = str(tmp_path / 'logs')
+    code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--max_steps', '300', '--batch_size', '50')
+    assert_user_error(code, err, 'No space left on device', 'Free some disk space')
+    assert 'Step' not in out
+    assert run_folders(train_dir) == []
+
+
+def test_two_runs_at_once_get_their_own_folders(cifar_dir, tmp_path):
+    """Two real runs started together in one train_dir: two folders, two checkpoints."""
+    train_dir = str(tmp_path / 'logs')
+    processes = [subprocess.Popen(
+        [sys.executable, 'run_fc_model.py', '--data_dir', cifar_dir, '--train_dir', train_dir,
+         '--max_steps', '100', '--batch_size', '50', '--seed', str(seed)],
+        cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for seed in (1, 2)]
+    try:
+        results = [process.communicate(timeout=300) for process in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    for process, (_, err) in zip(processes, results, strict=True):
+        assert process.returncode == 0, err
+    folders = run_folders(train_dir)
+    assert len(folders) == 2
+    seeds = set()
+    for folder in folders:
+        assert checkpoint_steps(folder) == [100]
+        assert tf.train.latest_checkpoint(os.path.join(folder, 'checkpoints')) == \
+            os.path.join(folder, 'checkpoints', 'model.ckpt-100')
+        seeds.add(run_dirs.load_run_params(folder)['seed'])
+    assert seeds == {1, 2}
+
+
+def test_make_run_dir_twice_in_one_second(tmp_path, monkeypatch):
+    """Two run folders made in the same second are two different folders."""
+    monkeypatch.setattr(time, 'strftime', lambda *args: '20240102-030405')
+    first = run_dirs.make_run_dir(str(tmp_path))
+    second = run_dirs.make_run_dir(str(tmp_path))
+    assert first != second
+    assert os.path.isdir(first) and os.path.isdir(second)
+    assert os.path.basename(first).startswith('20240102-030405')
+    assert os.path.basename(second).startswith('20240102-030405')
+    assert sorted(os.listdir(tmp_path)) == sorted(map(os.path.basename, (first, second)))
