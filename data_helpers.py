@@ -1,27 +1,26 @@
-"""Functions for loading CIFAR-10 and handing out batches (parts 2 and 3).
+"""Loads CIFAR-10 and hands out batches (parts 1 to 3).
 
     python data_helpers.py [--data_dir DIR]    # a self-check: prints the arrays' shapes
 
-`load_data()` reads the python version of CIFAR-10 and subtracts the mean
-training image, `reshape_data()` turns every row into a 32 x 32 x 3 image for
-the CNN, and `gen_batch()` and `gen_epoch()` hand out shuffled batches.
 Fetching the archive and reading its files safely are done in
 `tutorial_support`, called here by name.
 """
 
 import concurrent.futures
 import os
-import time
 
 import numpy as np
 from absl import flags
 
 from tutorial_support import cifar10_download, cifar10_files, cli, entry_point
 
-IMAGE_SIZE = 32
-CHANNELS = 3
-IMAGE_PIXELS = IMAGE_SIZE * IMAGE_SIZE * CHANNELS  # 3,072 values per image
-NUM_CLASSES = 10
+# An image is 32 x 32 pixels in 3 colours: a row of 3,072 values in the files.
+# (The post's runner defines IMAGE_PIXELS = 3072 and CLASSES = 10 itself; here
+# CLASSES names the 10 classes and NUM_CLASSES counts them.)
+IMAGE_SIZE = cifar10_files.IMAGE_SIZE      # 32
+CHANNELS = cifar10_files.CHANNELS          # 3
+IMAGE_PIXELS = cifar10_files.IMAGE_VALUES  # 3,072
+NUM_CLASSES = cifar10_files.NUM_CLASSES    # 10
 CLASSES = ('plane', 'car', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck')
 
 
@@ -29,17 +28,14 @@ def load_data(data_dir=None, validation_size=0):
     """Loads CIFAR-10 and subtracts the mean training image.
 
     Args:
-        data_dir: folder holding `data_batch_1` ... `data_batch_5` and
-            `test_batch`; by default `cifar-10-batches-py/` beside the scripts,
-            which is downloaded when missing.
-        validation_size: number of training images (the first ones) held out as
-            a validation set; 0 keeps all of them for training.
+        data_dir: the folder of `data_batch_1` ... `data_batch_5` and `test_batch`;
+            by default `cifar-10-batches-py/` beside the scripts, downloaded if missing.
+        validation_size: training images (the first ones) held out for validation.
 
     Returns:
-        A dict with `images_train` (float32, N x 3072), `labels_train` (int64),
+        A dict of `images_train` (float32, N x 3072), `labels_train` (int64),
         `images_test`, `labels_test`, `classes`, `mean_image` (float32, 3072)
-        and, when validation_size > 0, `images_validation` and
-        `labels_validation`.
+        and, with validation_size > 0, `images_validation`, `labels_validation`.
     """
     data_dir = cifar10_download.maybe_download_and_extract(data_dir)
 
@@ -61,8 +57,8 @@ def load_data(data_dir=None, validation_size=0):
     data = {'classes': CLASSES, 'mean_image': mean_image}
 
     # Subtract it from every image, so that the pixel values are centred on 0.
-    # The post makes float64 copies of the whole set (3 GB); here it is float32,
-    # one set at a time, and the uint8 pixels go as soon as they are converted.
+    # The post turns the whole set into float64 first (1.5 GB, twice that while
+    # it works); here float32, one set at a time, the uint8 pixels freed after.
     if validation_size:
         data['images_validation'] = subtract_mean(pixels[:validation_size], mean_image)
         data['labels_validation'] = labels[:validation_size]
@@ -77,9 +73,8 @@ def load_data(data_dir=None, validation_size=0):
 def subtract_mean(pixels, mean_image, rows_per_block=1000):
     """Returns float32 images: uint8 pixels minus the mean image.
 
-    Block by block, in blocks that fit the CPU cache, on two threads (numpy
-    releases Python's lock): several times faster than one numpy call over the
-    whole array, and no float64 or other temporary copy is made.
+    In blocks that fit the CPU cache, on two threads: several times faster
+    than `pixels - mean_image`, and no temporary copy is made.
     """
     images = np.empty(pixels.shape, np.float32)
 
@@ -93,34 +88,31 @@ def subtract_mean(pixels, mean_image, rows_per_block=1000):
 
 
 def reshape_data(data_dict):
-    """Turns the image rows into N x 32 x 32 x 3 images (NHWC) for the CNN, in place."""
+    """Turns the image rows into N x 32 x 32 x 3 images (NHWC) for the CNN, in place.
+
+    A row holds the 1,024 red values, then the green, then the blue ones: it is
+    reshaped to (3, 32, 32) and the colour axis moved last, as a view (no copy).
+    """
     for key in ('images_train', 'images_test', 'images_validation'):
         if key in data_dict and data_dict[key].ndim == 2:
-            data_dict[key] = to_nhwc(data_dict[key])
+            data_dict[key] = cifar10_files.to_nhwc(data_dict[key])
     return data_dict
 
 
-def to_nhwc(images):
-    """A row holds the 1,024 red values, then green, then blue: reshaped to
-    (3, 32, 32), the channel axis moves last. A view: no copy is made."""
-    return images.reshape(-1, CHANNELS, IMAGE_SIZE, IMAGE_SIZE).transpose(0, 2, 3, 1)
-
-
 def shuffled_order(size, seed, pass_index):
-    """The order of one pass over the data: the same for the same (seed, pass_index),
-    so a resumed run draws exactly the batches the uninterrupted run drew."""
+    """The order of the images in one pass over the data.
+
+    The same (seed, pass_index), the same order: a resumed run draws the same batches.
+    """
     rng = np.random.default_rng(None if seed is None else [seed, pass_index])
     return rng.permutation(size)
 
 
 def gen_batch(data, batch_size, num_iter, seed=None, start_step=0):
-    """Yields `num_iter` batches: the whole set shuffled and cut into consecutive
-    batches, shuffled again when the next batch would run past the end, so no
-    image comes twice in a pass. `start_step` resumes a run at that step.
+    """Yields the batches of steps `start_step` to `num_iter` - 1, as (images, labels).
 
-    The post zips images and labels into a list of tuples and shuffles that
-    list (3 GB for CIFAR-10); here a shuffled index array picks the rows of
-    the two arrays `data` holds, (images, labels).
+    `data` is (images, labels). The set is shuffled and cut into consecutive
+    batches, and shuffled again when the next batch would run past its end.
     """
     images, labels = data
     batches_per_pass = len(images) // batch_size
@@ -129,14 +121,17 @@ def gen_batch(data, batch_size, num_iter, seed=None, start_step=0):
         pass_index, position = divmod(step, batches_per_pass)
         if order is None or position == 0:
             order = shuffled_order(len(images), seed, pass_index)
+        # The post shuffles np.array(list of (image, label) tuples), which NumPy
+        # 1.24 and later refuse to build; shuffled indices pick rows of both arrays.
         indices = order[position * batch_size:(position + 1) * batch_size]
         yield images[indices], labels[indices]
 
 
 def gen_epoch(data, batch_size, seed=None, epoch=0, start_batch=0):
-    """Yields the minibatches of one epoch from a fresh shuffle, each image once (the
-    last batch smaller when the set does not divide evenly); as in the part-3
-    notebook's random_mini_batches. `start_batch` resumes mid-epoch."""
+    """Yields the minibatches of one epoch from a fresh shuffle (part 3).
+
+    Each image comes once, the last batch smaller; `start_batch` resumes mid-epoch.
+    """
     images, labels = data
     order = shuffled_order(len(images), seed, epoch)
     for start in range(start_batch * batch_size, len(images), batch_size):
@@ -150,8 +145,7 @@ def batches_per_epoch(num_images, batch_size):
 
 
 def main(argv):
-    """Loads CIFAR-10 and prints the shapes of its arrays: a quick self-check."""
-    start_time = time.time()
+    """Self-check: loads CIFAR-10 and prints the shapes of its arrays."""
     flag_values = flags.FlagValues()
     flags.DEFINE_string('data_dir', None, 'Folder with the CIFAR-10 batch files.',
                         flag_values=flag_values)
@@ -159,7 +153,6 @@ def main(argv):
     data_sets = load_data(flag_values.data_dir)
     for name in ('images_train', 'labels_train', 'images_test', 'labels_test'):
         print(f'{name}: {data_sets[name].shape}')
-    print(f'Total time: {time.time() - start_time:5.2f}s')
 
 
 if __name__ == '__main__':

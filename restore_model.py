@@ -24,12 +24,23 @@ from absl import flags
 import cnn_model
 import data_helpers
 import two_layer_fc
-from tutorial_support import batch_eval, checkpoints, cli, confusion, entry_point, photos, run_dirs
+from tutorial_support import (
+    batch_eval,
+    checkpoints,
+    cifar10_files,
+    cli,
+    confusion,
+    entry_point,
+    photos,
+    run_dirs,
+)
 from tutorial_support.errors import UserError
 
 # TensorFlow 1 graph mode, as in the training scripts: define, then run in a Session.
 tf.disable_eager_execution()
 
+# (The post defines them on tf.flags' global FLAGS; this script has its own,
+# parsed in main(), so a typo or a bad value gets a clear message.)
 FLAGS = flags.FlagValues()
 flags.DEFINE_string('train_dir', 'tf_logs', 'Folder with the checkpoints to restore.',
                     flag_values=FLAGS)
@@ -57,10 +68,10 @@ def build_graph(model):
         (images_placeholder, labels_placeholder, logits, accuracy, description
         of the model for messages).
     """
-    labels_placeholder = tf.placeholder(tf.int64, shape=[None], name='image-labels')
     if model == 'fc':
         images_placeholder = tf.placeholder(tf.float32, shape=[None, data_helpers.IMAGE_PIXELS],
                                             name='images')
+        labels_placeholder = tf.placeholder(tf.int64, shape=[None], name='image-labels')
         # reg_constant only adds the regularisation terms of the loss, which is
         # not evaluated here; the flag is kept for the original's command lines.
         logits = two_layer_fc.inference(images_placeholder, data_helpers.IMAGE_PIXELS,
@@ -72,6 +83,7 @@ def build_graph(model):
         images_placeholder = tf.placeholder(
             tf.float32, shape=[None, data_helpers.IMAGE_SIZE, data_helpers.IMAGE_SIZE,
                                data_helpers.CHANNELS], name='images')
+        labels_placeholder = tf.placeholder(tf.int64, shape=[None], name='image-labels')
         # No dropout when testing: rate 0 (the seeds then do not matter)
         logits = cnn_model.inference(images_placeholder, dropout_rate=0.0,
                                      dropout_seeds=tf.zeros([2, 2], tf.int64))
@@ -93,7 +105,7 @@ def load_own_images(checkpoint, model):
     else:  # a checkpoint from elsewhere: take the mean from the training data
         mean_image = data_helpers.load_data(FLAGS.data_dir)['mean_image']
     images = images - mean_image
-    return data_helpers.to_nhwc(images) if model == 'cnn' else images
+    return cifar10_files.to_nhwc(images) if model == 'cnn' else images
 
 
 def print_top_classes(probabilities):
@@ -112,42 +124,43 @@ def main(argv):
         raise UserError(f'Unexpected argument {more_images[0]!r}: to classify images, pass '
                         '--image PATH [PATH ...].')
     FLAGS.image = (FLAGS.image or []) + more_images  # --image a.png b.png
-    # The newest checkpoint, of the model --model asks for (any with auto)
+    # The newest checkpoint, of the model --model asks for (any with auto). The
+    # post reads tf.train.get_checkpoint_state(FLAGS.train_dir); here each run
+    # keeps its checkpoints in a run folder of its own, searched for the newest.
     checkpoint, model = checkpoints.checkpoint_to_restore(FLAGS.train_dir, FLAGS.model)
     run_params = run_dirs.load_run_params(run_dirs.run_dir_of(checkpoint))
     if FLAGS.image:
         own_images = load_own_images(checkpoint, model)  # a bad file fails before restoring
 
-    with tf.Graph().as_default():
-        images_placeholder, labels_placeholder, logits, accuracy, description = \
-            build_graph(model)
-        # The step counter, restored too: it tells the step the checkpoint was saved at
-        global_step = tf.Variable(0, name='global_step', trainable=False, dtype=tf.int64)
-        saver = tf.train.Saver()
+    tf.reset_default_graph()  # a fresh graph each time main() runs
+    images_placeholder, labels_placeholder, logits, accuracy, description = build_graph(model)
+    # The step counter, restored too: it tells the step the checkpoint was saved at
+    global_step = tf.Variable(0, name='global_step', trainable=False, dtype=tf.int64)
+    saver = tf.train.Saver()
 
-        with tf.Session() as sess:
-            print('Restoring variables from checkpoint')
-            with checkpoints.checked_restore(checkpoint, description):
-                saver.restore(sess, checkpoint)
-            print(f'Current step: {tf.train.global_step(sess, global_step)}')
+    with tf.Session() as sess:
+        print('Restoring variables from checkpoint')
+        with checkpoints.checked_restore(checkpoint, description):
+            saver.restore(sess, checkpoint)
+        print(f'Current step: {tf.train.global_step(sess, global_step)}')
 
-            if FLAGS.image:
-                print_top_classes(sess.run(tf.nn.softmax(logits),
-                                           feed_dict={images_placeholder: own_images}))
-            else:
-                # The run's own data and split, so that the test images are
-                # centred with the very mean image the model was trained with.
-                data = data_helpers.load_data(FLAGS.data_dir or run_params.get('data_dir'),
-                                              run_params.get('validation_size', 0))
-                if model == 'cnn':
-                    data = data_helpers.reshape_data(data)
-                # The post feeds all test images in one sess.run; do_eval takes
-                # 1,000 at a time, so memory stays bounded
-                test_accuracy, predicted = batch_eval.do_eval(
-                    sess, accuracy, tf.argmax(logits, 1), images_placeholder,
-                    labels_placeholder, (data['images_test'], data['labels_test']))
-                print(f'Test accuracy {test_accuracy:g}')
-                confusion.report_test_set(data, predicted)
+        if FLAGS.image:
+            print_top_classes(sess.run(tf.nn.softmax(logits),
+                                       feed_dict={images_placeholder: own_images}))
+        else:
+            # The run's own data and split, so that the test images are centred
+            # with the very mean image the model was trained with
+            data = data_helpers.load_data(FLAGS.data_dir or run_params.get('data_dir'),
+                                          run_params.get('validation_size', 0))
+            if model == 'cnn':
+                data = data_helpers.reshape_data(data)
+            # The post feeds all test images in one sess.run; do_eval takes
+            # 1,000 at a time, so memory stays bounded
+            test_accuracy, predicted = batch_eval.do_eval(
+                sess, accuracy, tf.argmax(logits, 1), images_placeholder,
+                labels_placeholder, (data['images_test'], data['labels_test']))
+            print(f'Test accuracy {test_accuracy:g}')
+            confusion.report_test_set(data, predicted)
 
     end_time = time.time()
     print(f'Total time: {end_time - begin_time:5.2f}s')

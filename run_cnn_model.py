@@ -45,6 +45,8 @@ tf.disable_eager_execution()
 # ---------------------------------------------------------------------------
 # Model parameters as command-line flags
 # ---------------------------------------------------------------------------
+# (The notebook sets these as arguments of model(); here they are flags of
+# this script, parsed in main(), so a typo or a bad value gets a message.)
 FLAGS = flags.FlagValues()
 flags.DEFINE_float('learning_rate', 0.001, 'Learning rate of Adam.', flag_values=FLAGS)
 flags.DEFINE_integer('epochs', 51, 'Number of passes over the training set.',
@@ -103,7 +105,7 @@ def run_training(data, run_dir, resume_from=None):
         resume_from: the checkpoint that --resume continues from, or None.
     """
     tf.reset_default_graph()  # a fresh graph each time main() runs
-    tf.set_random_seed(FLAGS.seed)  # the same --seed, the same numbers
+    tf.set_random_seed(FLAGS.seed)  # the same --seed (drawn if not given), the same numbers
     train_set = (data['images_train'], data['labels_train'])
     # With --validation_size the progress lines use held-out training images;
     # otherwise, as published, the test set.
@@ -156,7 +158,8 @@ def run_training(data, run_dir, resume_from=None):
         # one tag, so TensorBoard draws them in one chart. Ctrl-C in the block
         # saves a checkpoint, prints the command that resumes, exits with 130.
         with (tf.summary.FileWriter(run_dir, sess.graph) as summary_writer,
-              summaries.AccuracyWriters(run_dir) as accuracy_writers,
+              tf.summary.FileWriter(os.path.join(run_dir, 'train')) as train_writer,
+              tf.summary.FileWriter(os.path.join(run_dir, 'validation')) as validation_writer,
               training_stops.checkpoint_on_ctrl_c(saver, sess, checkpoint_file,
                                                   resume_command)):
             summary_writer.add_summary(summaries.hparams(FLAGS, MODEL, run_dir))
@@ -218,8 +221,9 @@ def run_training(data, run_dir, resume_from=None):
                     validation_accuracy, _ = batch_eval.do_eval(
                         sess, accuracy, predictions, images_placeholder, labels_placeholder,
                         validation_set)
-                    accuracy_writers.add('train', train_accuracy, step)
-                    accuracy_writers.add('validation', validation_accuracy, step)
+                    train_writer.add_summary(summaries.scalars(accuracy=train_accuracy), step)
+                    validation_writer.add_summary(
+                        summaries.scalars(accuracy=validation_accuracy), step)
                     print(f'Cost after epoch {epoch}: {minibatch_cost:f}, train accuracy: '
                           f'{train_accuracy:f}, validation accuracy: {validation_accuracy:f}')
 
@@ -241,8 +245,8 @@ def run_training(data, run_dir, resume_from=None):
                     validation_set)
             else:
                 validation_accuracy = test_accuracy
-            accuracy_writers.add('train', train_accuracy, step)
-            accuracy_writers.add('validation', validation_accuracy, step)
+            train_writer.add_summary(summaries.scalars(accuracy=train_accuracy), step)
+            validation_writer.add_summary(summaries.scalars(accuracy=validation_accuracy), step)
             summary_writer.add_summary(summaries.scalars(test_accuracy=test_accuracy), step)
 
             # What the model learned, for TensorBoard: the confusion matrix and
@@ -260,7 +264,7 @@ def run_training(data, run_dir, resume_from=None):
 
 def main(argv):
     """Parses and checks the flags, loads the data, trains, evaluates."""
-    start_time = time.time()
+    begin_time = time.time()
     cli.parse_flags(FLAGS, argv, FLAG_RULES)
     # With --resume: the newest CNN run in train_dir and its last
     # checkpoint, whose saved settings become the flags; a new run otherwise
@@ -277,7 +281,7 @@ def main(argv):
     with run_lock.locked(run_dir):
         run_training(data, run_dir, resume_from)
 
-    print(f'Total time: {time.time() - start_time:5.2f}s')
+    print(f'Total time: {time.time() - begin_time:5.2f}s')
 
 
 if __name__ == '__main__':

@@ -43,6 +43,9 @@ tf.disable_eager_execution()
 # ---------------------------------------------------------------------------
 # Model parameters as command-line flags
 # ---------------------------------------------------------------------------
+# (The post defines them on tf.flags' global FLAGS and reads them with the
+# private FLAGS._parse_flags(), gone since; this script has flags of its own,
+# parsed in main(), so a typo or a bad value gets a clear message.)
 FLAGS = flags.FlagValues()
 flags.DEFINE_float('learning_rate', 0.001, 'Learning rate of gradient descent.',
                    flag_values=FLAGS)
@@ -85,7 +88,9 @@ def run_training(data, run_dir, resume_from=None):
         resume_from: the checkpoint that --resume continues from, or None.
     """
     tf.reset_default_graph()  # a fresh graph each time main() runs
-    tf.set_random_seed(FLAGS.seed)  # the same --seed, the same numbers
+    # The post leaves its seeds commented out; here --seed is always set (drawn
+    # and printed when not given), so any run can be repeated exactly
+    tf.set_random_seed(FLAGS.seed)
     # With --validation_size, held-out training images for the progress lines
     validation_set = (data.get('images_validation'), data.get('labels_validation'))
 
@@ -125,9 +130,12 @@ def run_training(data, run_dir, resume_from=None):
     hidden_layer = tf.get_default_graph().get_tensor_by_name('Layer1/Relu:0')
 
     # Define saver to save model state at checkpoints. It keeps every
-    # checkpoint (max_to_keep=None), and records them by relative path, so a
-    # run folder that is moved or copied still restores its own.
+    # checkpoint (the post's Saver() keeps the last 5), and records them by
+    # relative path, so a run folder that is moved or copied restores its own.
     saver = tf.train.Saver(max_to_keep=None, save_relative_paths=True)
+    # The post saves to train_dir/checkpoint-999, -1999 (numbered by the loop's
+    # i); here each run keeps its own in run_dir/checkpoints/, numbered by the
+    # global step: model.ckpt-1000 holds the model after 1,000 steps
     checkpoint_file = os.path.join(run_dir, run_dirs.CHECKPOINT_FOLDER, 'model.ckpt')
     resume_command = resume.resume_command('run_fc_model.py', FLAGS)
 
@@ -152,15 +160,17 @@ def run_training(data, run_dir, resume_from=None):
         # They are closed however the block ends; Ctrl-C in it saves a
         # checkpoint, prints the command that resumes, and exits with 130.
         with (tf.summary.FileWriter(run_dir, sess.graph) as summary_writer,
-              summaries.AccuracyWriters(run_dir) as accuracy_writers,
+              tf.summary.FileWriter(os.path.join(run_dir, 'train')) as train_writer,
+              tf.summary.FileWriter(os.path.join(run_dir, 'validation')) as validation_writer,
               training_stops.checkpoint_on_ctrl_c(saver, sess, checkpoint_file,
                                                   resume_command)):
             summary_writer.add_summary(summaries.hparams(FLAGS, MODEL, run_dir))
 
             # Generate input data batches, from the step the run is at (0
             # unless resumed); the next batch is gathered while one trains.
-            # (The post zips the images and labels into a list of tuples for
-            # gen_batch; the arrays themselves take a quarter of the memory.)
+            # (The post hands gen_batch a list of (image, label) tuples, which
+            # NumPy 1.24 and later refuse to turn into an array; gen_batch
+            # takes the two arrays and picks the same rows of each.)
             first_step = int(sess.run(global_step))
             batches = prefetch.prefetch(data_helpers.gen_batch(
                 (data['images_train'], data['labels_train']), FLAGS.batch_size,
@@ -173,19 +183,21 @@ def run_training(data, run_dir, resume_from=None):
                              labels_placeholder: labels_batch}
 
                 # Periodically print out the model's current accuracy, and
-                # write the summaries for TensorBoard
+                # write the summaries for TensorBoard (one sess.run for both,
+                # where the post makes two passes over the batch)
                 if step % SUMMARY_EVERY == 0:
                     train_accuracy, summary_str = sess.run([accuracy, summary],
                                                            feed_dict=feed_dict)
                     summary_writer.add_summary(summary_str, step)
-                    accuracy_writers.add('train', train_accuracy, step)
+                    train_writer.add_summary(summaries.scalars(accuracy=train_accuracy), step)
                     if not FLAGS.validation_size:
                         print(f'Step {step:d}, training accuracy {train_accuracy:g}')
                     else:  # and the accuracy on held-out images, never trained on
                         validation_accuracy, _ = batch_eval.do_eval(
                             sess, accuracy, predictions, images_placeholder,
                             labels_placeholder, validation_set)
-                        accuracy_writers.add('validation', validation_accuracy, step)
+                        validation_writer.add_summary(
+                            summaries.scalars(accuracy=validation_accuracy), step)
                         print(f'Step {step:d}, training accuracy {train_accuracy:g}, '
                               f'validation accuracy {validation_accuracy:g}')
 
@@ -194,7 +206,9 @@ def run_training(data, run_dir, resume_from=None):
                 _, loss_value = sess.run([train_step, loss], feed_dict=feed_dict)
                 training_stops.check_finite(loss_value, step, run_dir)
 
-                # Periodically save checkpoint, and after the last step
+                # Periodically save checkpoint, and after the last step, so
+                # that restore_model.py finds the final weights whatever
+                # max_steps is
                 if (step + 1) % CHECKPOINT_EVERY == 0 or step + 1 == FLAGS.max_steps:
                     with training_stops.save_errors_explained(run_dir, resume_command):
                         saver.save(sess, checkpoint_file, global_step=global_step)
@@ -225,7 +239,7 @@ def run_training(data, run_dir, resume_from=None):
 
 
 def main(argv):
-    """Parses and checks the flags, loads the data, trains, reports."""
+    """Parses and checks the flags, loads the data, trains and tests the network."""
     begin_time = time.time()
     cli.parse_flags(FLAGS, argv, FLAG_RULES)
     # With --resume: the newest two-layer run in train_dir and its last

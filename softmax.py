@@ -34,6 +34,8 @@ from tutorial_support import (
 # The post's TensorFlow 1 way: first define a graph, then run it in a Session.
 tf.disable_eager_execution()
 
+# The post's parameters are plain variables; as flags, each can be changed on
+# the command line (python softmax.py --learning_rate 0.01), defaults the same.
 FLAGS = flags.FlagValues()
 flags.DEFINE_integer('batch_size', 100, 'Images per training step.', flag_values=FLAGS)
 flags.DEFINE_float('learning_rate', 0.005, 'Learning rate of gradient descent.',
@@ -53,6 +55,8 @@ def main(argv):
     """Loads CIFAR-10, trains the classifier, prints the test accuracy."""
     begin_time = time.time()
     cli.parse_flags(FLAGS, argv, FLAG_RULES)
+    # The post draws with np.random and leaves np.random.seed(1) commented out;
+    # here the random batches come from --seed, so a run can be repeated
     rng = np.random.default_rng(FLAGS.seed)
 
     # Load the data: 50,000 training and 10,000 test images, each a row of
@@ -84,7 +88,8 @@ def main(argv):
     # One training step: move the variables a little against the loss's gradient.
     train_step = tf.train.GradientDescentOptimizer(FLAGS.learning_rate).minimize(loss)
 
-    # Accuracy: how often the highest score is the true class.
+    # Accuracy: how often the highest score is the true class. (The
+    # predictions are an op of their own, for the confusion matrix.)
     predictions = tf.argmax(logits, 1)
     correct_prediction = tf.equal(predictions, labels_placeholder)
     accuracy = tf.reduce_mean(tf.cast(correct_prediction, tf.float32))
@@ -110,7 +115,8 @@ def main(argv):
                 print(f'Step {i:5d}: training accuracy {train_accuracy:g}')
                 accuracies.append((i, train_accuracy))
 
-            # The training step itself; a NaN or infinite loss stops the run.
+            # The training step itself. Unlike the post, it fetches the loss
+            # too: a NaN or infinite loss stops the run at once.
             _, loss_value = sess.run([train_step, loss], feed_dict=feed_dict)
             training_stops.check_finite(loss_value, i)
             losses.append(loss_value)

@@ -10,8 +10,7 @@ The classic TensorFlow tutorial split into four functions:
 `run_fc_model.py` builds the graph from them and trains it.
 """
 
-import math
-
+import numpy as np
 import tensorflow.compat.v1 as tf
 
 
@@ -31,7 +30,8 @@ def inference(images, image_pixels, hidden_units, classes, reg_constant=0):
     # The L2 regulariser: get_variable puts reg_constant * sum(w**2) / 2 for
     # each weight matrix into the REGULARIZATION_LOSSES collection, which
     # loss() sums up. The post passes tf.contrib.layers.l2_regularizer, gone
-    # with tf.contrib; this is the same function, written out.
+    # with tf.contrib; this is its formula, written out (with reg_constant 0 it
+    # adds zeros, where tf.contrib's added nothing and the post's loss failed).
     def l2_regularizer(weights):
         return reg_constant * tf.nn.l2_loss(weights)
 
@@ -44,7 +44,7 @@ def inference(images, image_pixels, hidden_units, classes, reg_constant=0):
             name='weights',
             shape=[image_pixels, hidden_units],
             initializer=tf.truncated_normal_initializer(
-                stddev=1.0 / math.sqrt(float(image_pixels))),
+                stddev=1.0 / np.sqrt(float(image_pixels))),
             regularizer=l2_regularizer
         )
         biases = tf.Variable(tf.zeros([hidden_units]), name='biases')
@@ -57,7 +57,7 @@ def inference(images, image_pixels, hidden_units, classes, reg_constant=0):
         # Define variables
         weights = tf.get_variable('weights', [hidden_units, classes],
                                   initializer=tf.truncated_normal_initializer(
-                                      stddev=1.0 / math.sqrt(float(hidden_units))),
+                                      stddev=1.0 / np.sqrt(float(hidden_units))),
                                   regularizer=l2_regularizer)
         biases = tf.Variable(tf.zeros([classes]), name='biases')
 
@@ -109,7 +109,8 @@ def training(loss, learning_rate):
     # tf.Variable(0) is int32; int64 is TensorFlow's own type for it, and the
     # type this suite's checkpoints have always stored.)
     global_step = tf.Variable(0, name='global_step', trainable=False, dtype=tf.int64)
-    # Registered as the global step, for tf.train.get_global_step()
+    # Registered as the global step, so that the runner and its Ctrl-C
+    # checkpoint find it with tf.train.get_global_step()
     tf.add_to_collection(tf.GraphKeys.GLOBAL_STEP, global_step)
 
     # Create a gradient descent optimizer

@@ -14,7 +14,7 @@ import data_helpers
 import run_cnn_model
 import run_fc_model
 import softmax
-from tutorial_support import batch_eval
+from tutorial_support import batch_eval, cifar10_files
 
 
 def lines_starting(out, *prefixes):
@@ -124,7 +124,7 @@ def test_cnn_validation_size(run, cifar_dir, tmp_path, evaluated):
     # Epoch 0: training set, then the held-out images; at the end: training, test, and the
     # held-out images once more for TensorBoard's final validation accuracy.
     assert sizes == [450, 50, 450, cifar_files.TEST_IMAGES, 50]
-    np.testing.assert_array_equal(evaluated[4], data_helpers.to_nhwc(validation))
-    np.testing.assert_array_equal(evaluated[1], data_helpers.to_nhwc(validation))
-    np.testing.assert_array_equal(evaluated[3], data_helpers.to_nhwc(test))
+    np.testing.assert_array_equal(evaluated[4], cifar10_files.to_nhwc(validation))
+    np.testing.assert_array_equal(evaluated[1], cifar10_files.to_nhwc(validation))
+    np.testing.assert_array_equal(evaluated[3], cifar10_files.to_nhwc(test))
     assert sum(size == cifar_files.TEST_IMAGES for size in sizes) == 1

@@ -16,7 +16,7 @@ from run_folders import checkpoint_path, run_folder
 from script_runs import line_value
 
 import data_helpers
-from tutorial_support import pictures
+from tutorial_support import cifar10_files, pictures
 
 
 def drawn_tile(weights, scale):
@@ -83,7 +83,7 @@ def test_fc_first_layer_weights_as_pictures(fc_run):
     """120 hidden units, 12 to a row: each tile is its unit's 3,072 weights as a 32 x 32 image."""
     drawn, weights = picture_and_weights(fc_run, 'layer1_weights', 1100, 'Layer1/weights')
     assert drawn.shape == (4 + 10 * 68, 4 + 12 * 68, 3)
-    assert_tiles_drawn(drawn, data_helpers.to_nhwc(weights.T), (0, 13, 119), columns=12, scale=2)
+    assert_tiles_drawn(drawn, cifar10_files.to_nhwc(weights.T), (0, 13, 119), columns=12, scale=2)
 
 
 def test_fc_projector_shows_the_hidden_layer_of_the_test_images(fc_run, cifar_dir):

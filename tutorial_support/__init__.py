@@ -30,7 +30,7 @@ A training run:
     progress           the progress bar on a terminal
 
 TensorBoard:
-    summaries          scalars, the accuracy of each data set, HParams
+    summaries          scalars, pictures, HParams
     confusion          the confusion matrix, printed and drawn
     pictures           weights, filters and guesses drawn as pictures
     projector          the Projector's files: where the test images lie

@@ -129,5 +129,9 @@ def check_not_empty(data_dir, num_train, num_test):
 
 
 def to_nhwc(rows):
-    """Channel-major rows (N x 3072) as N x 32 x 32 x 3 images, a view of the same values."""
+    """Rows of 3,072 values (N x 3072) as N x 32 x 32 x 3 images, a view of the same values.
+
+    A row holds the 1,024 red values, then the green, then the blue ones: it
+    reshapes to (3, 32, 32), and the colour axis moves last.
+    """
     return rows.reshape(-1, CHANNELS, IMAGE_SIZE, IMAGE_SIZE).transpose(0, 2, 3, 1)

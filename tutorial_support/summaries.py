@@ -3,7 +3,11 @@
 The runners' graph summaries (loss, accuracy, logits) come from the model
 functions; what is computed outside the graph (an epoch's cost, the accuracy
 over a whole data set, pictures of what the model learned, the run's
-hyper-parameters) is written with these.
+hyper-parameters) is written with these. The accuracy on each data set goes
+to a sub-folder of the run folder of its own (`train/`, `validation/`) under
+one tag, `accuracy`: TensorBoard draws it as one chart with a line per data
+set, as the Keras TensorBoard callback does it, and the HParams table shows
+`train.accuracy` and `validation.accuracy`.
 """
 
 import io
@@ -20,36 +24,6 @@ def scalars(**values):
     """A summary of Python numbers for `FileWriter.add_summary`, one tag a keyword."""
     return tf.Summary(value=[tf.Summary.Value(tag=tag, simple_value=value)
                              for tag, value in values.items()])
-
-
-class AccuracyWriters:
-    """The accuracy on the training and the validation set, each in a sub-folder of its own.
-
-    Written under one tag, `accuracy`, their values land in one TensorBoard
-    chart with a line per data set, as the Keras TensorBoard callback does it,
-    and in the HParams table as `train.accuracy` and `validation.accuracy`.
-    """
-
-    DATA_SETS = ('train', 'validation')
-
-    def __init__(self, run_dir):
-        self.writers = {name: tf.summary.FileWriter(os.path.join(run_dir, name))
-                        for name in self.DATA_SETS}
-
-    def add(self, data_set, accuracy, step):
-        """Writes the accuracy on `data_set` ('train' or 'validation') at `step`."""
-        self.writers[data_set].add_summary(scalars(accuracy=accuracy), step)
-
-    def close(self):
-        """Closes the writers, so that everything is on disk."""
-        for writer in self.writers.values():
-            writer.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exception):
-        self.close()
 
 
 def write_pictures(writer, step, **pictures):
