@@ -105,7 +105,7 @@ def run_training(data, run_dir, resume_from=None):
         resume_from: the checkpoint that --resume continues from, or None.
     """
     tf.reset_default_graph()  # a fresh graph each time main() runs
-    tf.set_random_seed(FLAGS.seed)  # the same --seed (drawn if not given), the same numbers
+    tf.set_random_seed(FLAGS.seed)  # the same --seed, the same numbers (see main)
     train_set = (data['images_train'], data['labels_train'])
     # With --validation_size the progress lines use held-out training images;
     # otherwise, as published, the test set.
@@ -269,6 +269,8 @@ def main(argv):
     # With --resume: the newest CNN run in train_dir and its last
     # checkpoint, whose saved settings become the flags; a new run otherwise
     run_dir, resume_from = resume.run_to_continue(FLAGS, MODEL, FLAG_RULES)
+    if FLAGS.seed is None:  # a run always has a seed, printed and saved: it can be repeated
+        FLAGS.seed = cli.random_seed()
     cli.print_parameters(FLAGS)
 
     # Load CIFAR-10 as 32 x 32 x 3 images

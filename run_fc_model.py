@@ -88,8 +88,8 @@ def run_training(data, run_dir, resume_from=None):
         resume_from: the checkpoint that --resume continues from, or None.
     """
     tf.reset_default_graph()  # a fresh graph each time main() runs
-    # The post leaves its seeds commented out; here --seed is always set (drawn
-    # and printed when not given), so any run can be repeated exactly
+    # The post leaves its seeds commented out; here --seed is always set (see
+    # main), so any run can be repeated exactly
     tf.set_random_seed(FLAGS.seed)
     # With --validation_size, held-out training images for the progress lines
     validation_set = (data.get('images_validation'), data.get('labels_validation'))
@@ -245,6 +245,8 @@ def main(argv):
     # With --resume: the newest two-layer run in train_dir and its last
     # checkpoint, whose saved settings become the flags; a new run otherwise
     run_dir, resume_from = resume.run_to_continue(FLAGS, MODEL, FLAG_RULES)
+    if FLAGS.seed is None:  # a run always has a seed, printed and saved: it can be repeated
+        FLAGS.seed = cli.random_seed()
     cli.print_parameters(FLAGS)
 
     # Load CIFAR-10 data

@@ -53,8 +53,7 @@ def parse_flags(flag_values, argv, rules, allow_arguments=False):
     """Parses argv into `flag_values` and checks every value, before any work is done.
 
     A typo, a value of the wrong type, a value its rule refuses and a folder
-    that cannot be written all end here, with a message. A missing --seed is
-    drawn, so that every run has one to print and to record.
+    that cannot be written all end here, with a message.
 
     Args:
         flag_values: the script's flags.
@@ -81,8 +80,6 @@ def parse_flags(flag_values, argv, rules, allow_arguments=False):
         raise UserError(f'Unexpected argument {arguments[0]!r}: every setting is a flag such as '
                         f'--batch_size 100. Known flags: {known}.')
     check_flags(flag_values, **rules)
-    if 'seed' in flag_values and flag_values.seed is None:
-        flag_values.seed = random_seed()
     return arguments
 
 
