@@ -193,13 +193,14 @@ def run_training(data, run_dir, resume_from=None):
                         summary_writer.add_summary(summary_str, step)
 
                     # Run the session to execute the optimizer and the cost,
-                    # with dropout on; a NaN or infinite cost stops the run
+                    # with dropout on; a NaN or infinite cost (or Ctrl-C pressed
+                    # meanwhile) stops the run here
                     feed_dict = {images_placeholder: minibatch_images,
                                  labels_placeholder: minibatch_labels,
                                  dropout_rate_placeholder: FLAGS.dropout_rate,
                                  dropout_seeds_placeholder: dropout_seeds(step)}
                     _, temp_cost = sess.run([train_op, cost], feed_dict=feed_dict)
-                    training_stops.check_finite(temp_cost, step, run_dir)
+                    training_stops.check_step(temp_cost, step, run_dir)
                     minibatch_cost += float(temp_cost) / num_minibatches  # the epoch's mean
                     step += 1
                     progress_bar.update(done, f'cost {temp_cost:.3f}')

@@ -201,10 +201,10 @@ def run_training(data, run_dir, resume_from=None):
                         print(f'Step {step:d}, training accuracy {train_accuracy:g}, '
                               f'validation accuracy {validation_accuracy:g}')
 
-                # Perform a single training step; a NaN or infinite loss stops
-                # the run at once
+                # Perform a single training step; a NaN or infinite loss (or
+                # Ctrl-C pressed meanwhile) stops the run here
                 _, loss_value = sess.run([train_step, loss], feed_dict=feed_dict)
-                training_stops.check_finite(loss_value, step, run_dir)
+                training_stops.check_step(loss_value, step, run_dir)
 
                 # Periodically save checkpoint, and after the last step, so
                 # that restore_model.py finds the final weights whatever

@@ -118,7 +118,7 @@ def main(argv):
             # The training step itself. Unlike the post, it fetches the loss
             # too: a NaN or infinite loss stops the run at once.
             _, loss_value = sess.run([train_step, loss], feed_dict=feed_dict)
-            training_stops.check_finite(loss_value, i)
+            training_stops.check_step(loss_value, i)
             losses.append(loss_value)
 
         # After training: the accuracy on the test set, which it has never

@@ -69,6 +69,42 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(cifar_dir, tmp_path, r
     assert f'Current step: {step}' in out.splitlines()
 
 
+def test_ctrl_c_inside_sess_run_lets_the_step_finish(run, cifar_dir, tmp_path, monkeypatch):
+    """Ctrl-C as the 30th training step's sess.run begins: that step finishes, then the save.
+
+    Python's own Ctrl-C raises KeyboardInterrupt wherever the program is; inside
+    TensorFlow's sess.run that can leave a lock taken, and the checkpoint's save
+    then waits for ever. The run notes the Ctrl-C instead and stops after the
+    step: the checkpoint holds 30 steps, not 29, and Ctrl-C works as before
+    once the run is over.
+    """
+    real_run = tf.Session.run
+    train_steps = []
+
+    def run_pressing_ctrl_c(self, fetches, *args, **kwargs):
+        if isinstance(fetches, list) and isinstance(fetches[0], tf.Operation):  # a train step
+            train_steps.append(len(train_steps))
+            if len(train_steps) == 30:
+                signal.raise_signal(signal.SIGINT)  # what Ctrl-C sends
+        return real_run(self, fetches, *args, **kwargs)
+
+    monkeypatch.setattr(tf.Session, 'run', run_pressing_ctrl_c)
+    # Ctrl-C at its default, as in a terminal, whatever this test run inherited
+    previous_handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        train_dir = str(tmp_path / 'logs')
+        code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                             '--seed', '4', '--max_steps', '200', '--batch_size', '50')
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
+    assert code == 130, err
+    assert 'Training interrupted at step 30.' in err and 'Traceback' not in err
+    (folder,) = run_folders(train_dir)
+    assert checkpoint_steps(folder) == [30]
+    assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
+
+
 SLOW_RUN = ['--seed', '3', '--batch_size', '50', '--learning_rate', '0.00001']
 
 
@@ -138,13 +174,13 @@ def test_cnn_resumed_mid_epoch_equals_the_uninterrupted_run(run, cifar_dir, tmp_
     code, whole, err = run(run_cnn_model, '--train_dir', whole_dir, *args)
     assert code == 0, err
 
-    real_check_finite = training_stops.check_finite
+    real_check_step = training_stops.check_step
 
     def ctrl_c_after_15_steps(loss_value, step, *more):
         if step == 14:  # 10 steps an epoch: the middle of the second epoch
             raise KeyboardInterrupt
-        return real_check_finite(loss_value, step, *more)
-    monkeypatch.setattr(training_stops, 'check_finite', ctrl_c_after_15_steps)
+        return real_check_step(loss_value, step, *more)
+    monkeypatch.setattr(training_stops, 'check_step', ctrl_c_after_15_steps)
     code, _, err = run(run_cnn_model, '--train_dir', parted_dir, *args)
     assert code == 130, err
     assert 'Training interrupted at step 15' in err
@@ -181,13 +217,13 @@ def test_resume_with_conflicting_flag(resumed_run, cifar_dir, run):
 def test_interrupted_run_resumes_to_its_own_max_steps(run, cifar_dir, tmp_path, monkeypatch):
     """Ctrl-C at step 120 (exit 130), then plain --resume: training ends at the run's 200."""
     train_dir = str(tmp_path / 'logs')
-    real_check_finite = training_stops.check_finite
+    real_check_step = training_stops.check_step
 
     def ctrl_c_after_120_steps(loss_value, step, *args):
         if step == 119:  # the 120th training step has just run
             raise KeyboardInterrupt
-        return real_check_finite(loss_value, step, *args)
-    monkeypatch.setattr(training_stops, 'check_finite', ctrl_c_after_120_steps)
+        return real_check_step(loss_value, step, *args)
+    monkeypatch.setattr(training_stops, 'check_step', ctrl_c_after_120_steps)
     code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
                        '--seed', '4', '--max_steps', '200', '--batch_size', '50')
     assert code == 130, err

@@ -7,6 +7,8 @@ once makes TensorFlow hold every activation of every image (for the CNN and
 
 import numpy as np
 
+from tutorial_support import training_stops
+
 EVAL_BATCH_SIZE = 1000
 
 
@@ -32,6 +34,7 @@ def do_eval(sess, accuracy, predictions, images_placeholder, labels_placeholder,
     images, labels = data_set
     right_answers, predicted = 0, []
     for start in range(0, len(images), batch_size):
+        training_stops.stop_if_ctrl_c()  # Ctrl-C while training: stop between batches
         feed_dict = {images_placeholder: images[start:start + batch_size],
                      labels_placeholder: labels[start:start + batch_size]}
         batch_accuracy, batch_predicted = sess.run([accuracy, predictions],

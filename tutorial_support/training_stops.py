@@ -12,21 +12,30 @@ import contextlib
 import glob
 import math
 import os
+import signal
+import threading
 
 from tutorial_support.quiet_tensorflow import tf
 
 from tutorial_support import checkpoints, errors
 from tutorial_support.errors import TrainingInterrupted, UserError
 
+# Whether Ctrl-C was pressed inside a `checkpoint_on_ctrl_c` block and not yet acted on.
+_ctrl_c_pressed = False
 
-def check_finite(loss_value, step, run_dir=None):
-    """Stops training at once when the loss is NaN or infinite.
+
+def check_step(loss_value, step, run_dir=None):
+    """After a training step: stops the run on a NaN or infinite loss, or after Ctrl-C.
 
     Raises:
-        UserError: saying so and what to do; nothing is saved, so the last
-            checkpoint on disk is the last good one.
+        UserError: the loss is NaN or infinite, saying so and what to do;
+            nothing is saved, so the last checkpoint on disk is the last good
+            one.
+        KeyboardInterrupt: Ctrl-C was pressed during the step (see
+            `checkpoint_on_ctrl_c`, which then saves a checkpoint).
     """
     if math.isfinite(loss_value):
+        stop_if_ctrl_c()
         return
     last_checkpoint = run_dir and checkpoints.latest_checkpoint(run_dir)
     raise UserError(
@@ -66,12 +75,26 @@ def save_errors_explained(run_dir, resume_command):
 def checkpoint_on_ctrl_c(saver, sess, checkpoint_file, resume_command):
     """Ctrl-C inside the block saves a checkpoint of the current step and stops the script.
 
+    Ctrl-C is noted, and acted on at the next safe point: after the training
+    step in progress (`check_step`), between two batches of an evaluation, or
+    at the end of the block. Python's own Ctrl-C raises KeyboardInterrupt
+    wherever the program is, and inside TensorFlow's `sess.run` that can leave
+    a lock taken, so that the save would wait for ever. A second Ctrl-C stops
+    at once.
+
     Raises:
         TrainingInterrupted: after Ctrl-C (exit code 130), saying where the
             checkpoint is and which command continues the run.
     """
+    global _ctrl_c_pressed
+    # Only where Ctrl-C would raise KeyboardInterrupt (not where it is ignored)
+    noting = (threading.current_thread() is threading.main_thread()
+              and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    if noting:
+        signal.signal(signal.SIGINT, _note_ctrl_c)
     try:
         yield
+        stop_if_ctrl_c()
     except KeyboardInterrupt:
         global_step = tf.train.get_global_step()
         with save_errors_explained(os.path.dirname(checkpoint_file), resume_command):
@@ -79,3 +102,21 @@ def checkpoint_on_ctrl_c(saver, sess, checkpoint_file, resume_command):
         raise TrainingInterrupted(
             f'Training interrupted at step {sess.run(global_step)}. Saved checkpoint {path}. '
             f'To continue where it stopped, run: {resume_command}') from None
+    finally:
+        if noting:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        _ctrl_c_pressed = False
+
+
+def _note_ctrl_c(signal_number, frame):
+    """The Ctrl-C handler inside `checkpoint_on_ctrl_c`: notes the first, stops at the second."""
+    global _ctrl_c_pressed
+    if _ctrl_c_pressed:
+        raise KeyboardInterrupt
+    _ctrl_c_pressed = True
+
+
+def stop_if_ctrl_c():
+    """A safe point: raises KeyboardInterrupt if Ctrl-C was pressed since the last one."""
+    if _ctrl_c_pressed:
+        raise KeyboardInterrupt
