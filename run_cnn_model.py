@@ -156,7 +156,8 @@ def run_training(data, run_dir, resume_from=None):
         # The summary writers, closed however the block ends: the run's own,
         # and the training and validation accuracy, each in a sub-folder under
         # one tag, so TensorBoard draws them in one chart. Ctrl-C in the block
-        # saves a checkpoint, prints the command that resumes, exits with 130.
+        # lets the step in progress finish, then saves a checkpoint, prints the
+        # command that resumes, exits with 130.
         with (tf.summary.FileWriter(run_dir, sess.graph) as summary_writer,
               tf.summary.FileWriter(os.path.join(run_dir, 'train')) as train_writer,
               tf.summary.FileWriter(os.path.join(run_dir, 'validation')) as validation_writer,

@@ -157,8 +157,9 @@ def run_training(data, run_dir, resume_from=None):
         # Create summary-writers: one for the graph and the summaries, and one
         # each for the accuracy on the training and the validation set, in
         # sub-folders under one tag, so TensorBoard draws them in one chart.
-        # They are closed however the block ends; Ctrl-C in it saves a
-        # checkpoint, prints the command that resumes, and exits with 130.
+        # They are closed however the block ends; Ctrl-C in it lets the step in
+        # progress finish, then saves a checkpoint, prints the command that
+        # resumes, and exits with 130.
         with (tf.summary.FileWriter(run_dir, sess.graph) as summary_writer,
               tf.summary.FileWriter(os.path.join(run_dir, 'train')) as train_writer,
               tf.summary.FileWriter(os.path.join(run_dir, 'validation')) as validation_writer,
