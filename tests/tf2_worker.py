@@ -1,4 +1,4 @@
-"""The TF2 side of the TF2 twins' tests, in a process of its own: `python tests/tf2_worker.py JOBS RESULTS`.
+"""The TF2 side of the TF2 twins' tests, in a process of its own.
 
 The test session runs TensorFlow in graph mode (the TF1 scripts, imported by
 conftest, call `tf.disable_eager_execution()`, which holds for the whole
@@ -20,17 +20,19 @@ import json
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import tutorial_support.quiet_tensorflow  # noqa: F401, E402
+import tutorial_support.quiet_tensorflow  # noqa: F401
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from script_runs import run_captured  # noqa: E402
+import numpy as np
+import tensorflow as tf
+from script_runs import run_captured
 
-import data_helpers  # noqa: E402
+import data_helpers
+from tutorial_support import batch_eval
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def tf2_script(path):
@@ -93,7 +95,6 @@ def train(job):
                 seeds = tf.constant([[seed, 2 * step], [seed, 2 * step + 1]], tf.int64)
                 losses.append(float(train_step(images, labels, seeds)))
             epoch += 1
-    from tutorial_support import batch_eval
     test_accuracy, _ = batch_eval.predict_in_batches(
         model.predictions, (data['images_test'], data['labels_test']))
     return {'losses': losses, 'test_accuracy': test_accuracy}

@@ -187,7 +187,7 @@ class CNN(tf.Module):
         with tf.GradientTape() as tape:
             cost = self.loss(self.inference(images, dropout_rate, dropout_seeds), labels)
         gradients = tape.gradient(cost, self.trainable_variables)
-        optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        optimizer.apply_gradients(zip(gradients, self.trainable_variables, strict=True))
         return cost
 
     def evaluation(self, logits, labels):

@@ -175,7 +175,7 @@ class TwoLayerFC(tf.Module):
         with tf.GradientTape() as tape:
             loss = self.loss(self.inference(images), labels)
         gradients = tape.gradient(loss, self.trainable_variables)
-        optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        optimizer.apply_gradients(zip(gradients, self.trainable_variables, strict=True))
         return loss
 
     def evaluation(self, logits, labels):

@@ -98,7 +98,7 @@ def main(argv):
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
                 logits=inference(images), labels=labels))
         gradients = tape.gradient(loss, [weights, biases])
-        optimizer.apply_gradients(zip(gradients, [weights, biases]))
+        optimizer.apply_gradients(zip(gradients, [weights, biases], strict=True))
         return loss
 
     # Accuracy: how often the highest score is the true class. (The
