@@ -166,6 +166,9 @@ def twins(cifar_dir, fc_run, cnn_run, tmp_path_factory):
     jobs['restore_damaged'] = dict(script='tf2/run_fc_model.py', args=['--restore_tf1', damaged])
     jobs['restore_other_hidden1'] = dict(script='tf2/run_fc_model.py',
                                          args=['--restore_tf1', fc_folder, '--hidden1', '40'])
+    jobs['restore_tf2_run'] = dict(script='tf2/run_fc_model.py',
+                                   args=['--restore_tf1',
+                                         'glob:' + os.path.join(found['tf2_fc_dir'], '*')])
     jobs['bad_flag'] = dict(script='tf2/run_cnn_model.py', args=['--dropout_rate', '1'])
     jobs['unknown_flag'] = dict(script='tf2/softmax.py', args=['--epochs', '3'])
     jobs['initial_values'] = dict(initial_values=True)
@@ -263,13 +266,15 @@ def test_restore_tf1_prints_the_figure_of_restore_model(run, twins, model, cifar
 
 
 def test_restore_tf1_explains_checkpoints_it_cannot_use(twins):
-    """The other model's run, a damaged checkpoint, other --hidden1: a message, no traceback."""
+    """The other model's run, a damaged checkpoint, a TF2 run, other --hidden1: a message."""
     result = twins['restore_cnn_into_fc']
     assert_user_error(result['code'], result['err'], 'holds the convolutional network',
                       'this script is the two-layer network', 'run_fc_model.py')
     result = twins['restore_damaged']
     assert_user_error(result['code'], result['err'], 'model.ckpt-1100 cannot be read',
                       'damaged')
+    result = twins['restore_tf2_run']
+    assert_user_error(result['code'], result['err'], 'is a TF2 checkpoint')
     result = twins['restore_other_hidden1']
     assert_user_error(result['code'], result['err'], 'hidden1=120', 'hidden1=40',
                       'Layer1/weights has shape [3072, 120], expected [3072, 40]')

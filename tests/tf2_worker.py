@@ -6,7 +6,8 @@ process); the scripts in `tf2/` need eager execution. So the tests hand this
 worker a JSON list of jobs, and it writes one result per job:
 
 * `{"script": "tf2/run_fc_model.py", "args": [...]}`: runs the script's
-  `main` in-process; the result is {code, out, err}.
+  `main` in-process; the result is {code, out, err}. (`glob:PATTERN` in the
+  arguments: the path that matches it.)
 * `{"train": "fc" or "cnn", "initial": NPZ, "data_dir": ..., ...}`: the TF2
   model of the script, its variables set to the TF1 initial values by name,
   trained on the runner's batches; the result is {losses, test_accuracy}.
@@ -15,6 +16,7 @@ worker a JSON list of jobs, and it writes one result per job:
   {model: {name: [shape, std, largest magnitude]}}.
 """
 
+import glob
 import importlib.util
 import json
 import os
@@ -47,8 +49,14 @@ def tf2_script(path):
 
 
 def run_script(job):
-    """Runs a tf2 script's main() with the job's arguments."""
-    code, out, err = run_captured(tf2_script(job['script']), *job['args'])
+    """Runs a tf2 script's main() with the job's arguments.
+
+    An argument `glob:PATTERN` becomes the one path that matches it (a run
+    folder that an earlier job made).
+    """
+    args = [glob.glob(arg[len('glob:'):])[0] if arg.startswith('glob:') else arg
+            for arg in job['args']]
+    code, out, err = run_captured(tf2_script(job['script']), *args)
     return {'code': code, 'out': out, 'err': err}
 
 

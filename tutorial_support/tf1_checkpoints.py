@@ -15,6 +15,9 @@ from tutorial_support.quiet_tensorflow import tf
 from tutorial_support import checkpoints, run_dirs
 from tutorial_support.errors import UserError
 
+# What every TF2 (object-based) checkpoint holds, and no TF1 Saver checkpoint
+TF2_CHECKPOINT_KEY = '_CHECKPOINTABLE_OBJECT_GRAPH'
+
 
 def checkpoint_of_run(run_folder, model, script):
     """The newest TF1 checkpoint of `model` in a run folder, and the run's settings.
@@ -42,10 +45,15 @@ def checkpoint_of_run(run_folder, model, script):
         if other is None:
             raise UserError(f'--restore_tf1 {run_folder}: there is no TF1 checkpoint in it. '
                             f'Pass the run folder of a run of python {script}.')
+        stored = checkpoints.checkpoint_variables(other)
+        if TF2_CHECKPOINT_KEY in stored:
+            raise UserError(f'--restore_tf1 {run_folder}: its checkpoint {other} is a TF2 '
+                            'checkpoint, saved by object by a script of tf2/. --restore_tf1 '
+                            f'reads TF1 runs: pass a run of python {script}.')
         raise UserError(
             f'--restore_tf1 {run_folder}: its checkpoint {other} holds '
-            f'{checkpoints.describe_checkpoint(checkpoints.checkpoint_variables(other))}, '
-            f'but this script is {run_dirs.MODEL_NAMES[model]}. Pass a run of python {script}.')
+            f'{checkpoints.describe_checkpoint(stored)}, but this script is '
+            f'{run_dirs.MODEL_NAMES[model]}. Pass a run of python {script}.')
     return checkpoint, run_dirs.load_run_params(run_dirs.run_dir_of(checkpoint))
 
 
