@@ -26,7 +26,7 @@ A training run:
     checkpoints        finding checkpoints, restoring them with checks
     training_stops     a diverging loss, Ctrl-C and a failed save
     prefetch           gathering the next batch while a step trains
-    batch_eval         do_eval: accuracy over a set, 1,000 images at a time
+    batch_eval         do_eval: accuracy over a set, 1,000 images at a time (and for TF2)
     progress           the progress bar on a terminal
 
 TensorBoard:
@@ -34,4 +34,9 @@ TensorBoard:
     confusion          the confusion matrix, printed and drawn
     pictures           weights, filters and guesses drawn as pictures
     projector          the Projector's files: where the test images lie
+
+The TF2 twins (tf2/):
+    tf2_summaries      TF2 writers with a FileWriter's add_summary, for the protos above
+    tf1_checkpoints    --restore_tf1: a TF1 checkpoint read by name into TF2 variables
+    tf1_adam           Adam for TF2 variables, as TF1's AdamOptimizer computes it
 """

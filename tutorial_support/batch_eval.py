@@ -1,5 +1,8 @@
 """do_eval: a model's accuracy over a whole set, 1,000 images at a time.
 
+(`predict_in_batches` does the same for the TF2 twins in `tf2/`, which have
+no session: a function of the images gives their predicted classes.)
+
 The posts evaluate the test set in one `sess.run`. Feeding a whole set at
 once makes TensorFlow hold every activation of every image (for the CNN and
 10,000 images, gigabytes); batches keep the memory bounded for any set size.
@@ -44,3 +47,18 @@ def do_eval(sess, accuracy, predictions, images_placeholder, labels_placeholder,
     if not predicted:
         return float('nan'), np.zeros(0, np.int64)
     return right_answers / len(images), np.concatenate(predicted)
+
+
+def predict_in_batches(predict, data_set, batch_size=EVAL_BATCH_SIZE):
+    """do_eval for TensorFlow 2: `predict(images)` gives the predicted class of each image.
+
+    Returns:
+        (accuracy, predicted), as `do_eval` returns them.
+    """
+    images, labels = data_set
+    predicted = [np.asarray(predict(images[start:start + batch_size]))
+                 for start in range(0, len(images), batch_size)]
+    if not predicted:
+        return float('nan'), np.zeros(0, np.int64)
+    predicted = np.concatenate(predicted)
+    return int(np.sum(predicted == labels)) / len(images), predicted
