@@ -7,6 +7,7 @@ run folder itself, and are found there too.
 """
 
 import contextlib
+import glob
 import os
 import sys
 
@@ -40,6 +41,16 @@ def latest_checkpoint(train_dir, model=None):
             if model is None or model_of_checkpoint(path) == model:
                 found.append((os.path.getmtime(path + '.index'), path))
     return max(found)[1] if found else None
+
+
+def is_complete(checkpoint):
+    """Whether a checkpoint's files are all on disk: its .index and every .data-*-of-N shard."""
+    index = checkpoint + '.index'
+    shards = glob.glob(glob.escape(checkpoint) + '.data-*-of-*')
+    if not os.path.isfile(index) or not shards:
+        return False
+    expected = shards[0].rsplit('-of-', 1)[1]
+    return expected.isdigit() and len(shards) == int(expected)
 
 
 def checkpoint_in(folder):

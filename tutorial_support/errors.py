@@ -25,9 +25,11 @@ class DataError(UserError):
 
 
 class TrainingInterrupted(UserError):
-    """Ctrl-C during training: a checkpoint was saved; exit like a shell does."""
+    """A stop signal during training: exit as a shell reports that signal, 128 + its number."""
 
-    exit_code = 130
+    def __init__(self, message, signal_number=2):  # 2: SIGINT, Ctrl-C
+        super().__init__(message)
+        self.exit_code = 128 + signal_number
 
 
 def disk_full_message(error):

@@ -10,6 +10,12 @@ tutorial_support.quiet_tensorflow import tf`), so the order always holds.
 import os
 import threading
 
+from tutorial_support import output_streams
+
+# A script started with a standard stream closed (`2>&-`) gets /dev/null
+# there, before TensorFlow opens any file that could take its place
+output_streams.open_missing_standard_streams()
+
 # TensorFlow logs a page of C++ start-up notes; a learner needs none of them.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 

@@ -7,6 +7,7 @@ the same test accuracy at the end as a run that was never interrupted.
 """
 
 import os
+import shlex
 
 from tutorial_support import checkpoints, cli, run_dirs, run_lock
 from tutorial_support.errors import UserError
@@ -113,8 +114,12 @@ def newer_runs_without_checkpoint(train_dir, model, since):
 
 
 def resume_command(script, flag_values):
-    """The command line that continues this run after an interruption."""
-    command = f'python {script} --train_dir {flag_values.train_dir}'
+    """The command line that continues this run after an interruption.
+
+    Each path is quoted for a POSIX shell, so that the command works pasted
+    into one whatever the path holds (spaces, quotes, `$`, a newline).
+    """
+    command = f'python {script} --train_dir {shlex.quote(flag_values.train_dir)}'
     if flag_values.data_dir:
-        command += f' --data_dir {flag_values.data_dir}'
+        command += f' --data_dir {shlex.quote(flag_values.data_dir)}'
     return command + ' --resume'
