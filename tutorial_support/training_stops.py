@@ -130,7 +130,7 @@ def _stopped_error(stop, saver, sess, checkpoint_file, resume_command):
             f'Training interrupted at step {step} by {stopped_by}, but its checkpoint {path} '
             f'is not complete on disk. {what_is_kept(run_dir, resume_command)}',
             signal_number)
-    later = noted[1:]
+    later = stop_signals.noted_signals()[1:]  # those that came during the save
     note = (' (A further {} during the save waited for it to finish.)'.format(
         ', '.join(stop_signals.describe(number) for number in later)) if later else '')
     return TrainingInterrupted(
