@@ -8,6 +8,7 @@ import errno
 import glob
 import os
 import re
+import resource
 import subprocess
 import sys
 import threading
@@ -128,7 +129,8 @@ class DiskFillsEventsWriter:
 
 
 def test_disk_full_while_writing_summaries(run, cifar_dir, tmp_path, monkeypatch, capfd):
-    """The summary writer's thread fails: one message naming the file, no thread traceback."""
+    """The summary writer's thread fails: a note naming the file when it does, no thread
+    traceback; the run stops with a checkpoint of the step it is at and says so."""
     monkeypatch.setattr(event_file_writer, '_pywrap_events_writer',
                         types.SimpleNamespace(EventsWriter=DiskFillsEventsWriter))
     # pytest puts its own hook in place for each test; a script has the suite's
@@ -136,14 +138,41 @@ def test_disk_full_while_writing_summaries(run, cifar_dir, tmp_path, monkeypatch
     train_dir = str(tmp_path / 'logs')
     code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
                          '--max_steps', '300', '--batch_size', '50', '--seed', '1')
-    assert_user_error(code, err, 'No space left on device', 'events.out.tfevents',
-                      'checkpoints saved before are intact')
-    assert err.strip().count('\n') == 0  # one paragraph
+    (folder,) = run_folders(train_dir)
+    assert_user_error(code, err, 'Training stopped at step 300: Cannot write',
+                      'events.out.tfevents', 'No space left on device',
+                      f'Saved checkpoint {os.path.join(folder, "checkpoints", "model.ckpt-300")}',
+                      '--resume')
+    note, error = err.strip().split('\n\n')  # the note when it failed, then one paragraph
+    assert note.startswith('Note: TensorBoard summaries could not be written (Cannot write ')
+    assert error.startswith('Error: ') and '\n' not in error
     printed_elsewhere = capfd.readouterr()
     assert 'Exception in thread' not in printed_elsewhere.err + err
     assert 'writer thread error' not in printed_elsewhere.err + err
-    (folder,) = run_folders(train_dir)
     assert checkpoint_steps(folder) == [300]
+    assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
+
+
+def test_file_size_limit_with_no_checkpoint_yet(cifar_dir, tmp_path):
+    """A real file-size limit (`ulimit -f`, EFBIG) on the first save: the file named, and
+    no claim of earlier checkpoints, for there are none."""
+    train_dir = str(tmp_path / 'logs')
+
+    def limit_file_sizes():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+
+    result = subprocess.run(
+        [sys.executable, 'run_fc_model.py', '--data_dir', cifar_dir, '--train_dir', train_dir,
+         '--max_steps', '100', '--batch_size', '50'], cwd=PROJECT_DIR, capture_output=True,
+        text=True, timeout=300, preexec_fn=limit_file_sizes)
+    err = result.stderr
+    assert_user_error(result.returncode, err, 'Could not save a checkpoint',
+                      'model.ckpt-100.data-00000-of-00001', 'File too large',
+                      'No checkpoint of this run had been saved', 'ulimit -f')
+    assert 'intact' not in err and '--resume' not in err
+    (folder,) = run_folders(train_dir)
+    assert checkpoint_steps(folder) == []
+    assert os.listdir(os.path.join(folder, 'checkpoints')) == []  # no temporary files left
     assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
 
 

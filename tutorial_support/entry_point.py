@@ -42,10 +42,15 @@ def _run_and_report(main, argv):
         return stop_signals.exit_code(signal_number)
     except Exception as error:  # noqa: BLE001 (only a full disk or memory is reported)
         message = errors.disk_full_message(error)
+        first = error.__context__  # what was on its way out when a file's close failed
+        if message and isinstance(first, errors.UserError):
+            print(f'\nError: {first} (Then, on closing: {message}.)', file=sys.stderr)
+            return first.exit_code
         if message:
-            print(f'\nError: {message}. Free some disk space (or fix the folder), then run '
-                  'again; checkpoints saved before are intact, and a training run that saved '
-                  'one continues with --resume.', file=sys.stderr)
+            remedy = errors.remedy(message)
+            print(f'\nError: {message}. {remedy[0].upper()}{remedy[1:]}, then run again. '
+                  '(Checkpoints are written whole or not at all: any saved before are intact, '
+                  'and a training run that has one continues with --resume.)', file=sys.stderr)
         elif is_out_of_memory(error):
             print(f'\nError: TensorFlow ran out of memory ({errors.first_line(error)}). Use a '
                   'smaller --batch_size (or --hidden1), or close other programs.',

@@ -48,6 +48,15 @@ def disk_full_message(error):
     return None
 
 
+def remedy(reason):
+    """What to do about a write that failed for `reason` (a `disk_full_message`)."""
+    if reason and DISK_FULL[errno.EFBIG] in reason:
+        return 'raise the limit on file sizes (ulimit -f) or free some disk space'
+    if reason and DISK_FULL[errno.EROFS] in reason:
+        return 'choose a folder on a disk you can write to'
+    return 'free some disk space or fix the folder'
+
+
 def error_text(error):
     """An error's own text: TensorFlow's `message`, or what str() gives."""
     return getattr(error, 'message', None) or str(error)

@@ -8,9 +8,10 @@ tutorial_support.quiet_tensorflow import tf`), so the order always holds.
 """
 
 import os
+import sys
 import threading
 
-from tutorial_support import output_streams
+from tutorial_support import errors, output_streams
 
 # A script started with a standard stream closed (`2>&-`) gets /dev/null
 # there, before TensorFlow opens any file that could take its place
@@ -43,14 +44,17 @@ tf.get_logger().setLevel('ERROR')  # deprecation notes about tf.compat.v1 itself
 
 
 def quiet_summary_writer_thread(args, default_hook=threading.excepthook):
-    """Keeps a failing summary writer's thread (a full disk) from printing a traceback.
+    """A failing summary writer's thread (a full disk): a note at once, not a traceback.
 
     `FileWriter` hands the thread's error to the script at its next
-    `add_summary` or `close`, and `entry_point.run_main` reports it once, as a
-    message.
+    `add_summary` or `close`, which then stops the run (see
+    `training_stops.checkpoint_on_stop`) with a message.
     """
     if args.thread is None or args.thread.name != 'EventLoggerThread':
         default_hook(args)
+        return
+    reason = errors.disk_full_message(args.exc_value) or errors.first_line(args.exc_value)
+    print(f'\nNote: TensorBoard summaries could not be written ({reason}).', file=sys.stderr)
 
 
 threading.excepthook = quiet_summary_writer_thread

@@ -64,20 +64,21 @@ def save_errors_explained(run_dir, resume_command):
                     os.remove(leftover)
         reason = errors.disk_full_message(error) or errors.first_line(error)
         raise UserError(f'Could not save a checkpoint in {run_dir} ({reason}). '
-                        f'{what_is_kept(run_dir, resume_command)}') from None
+                        f'{what_is_kept(run_dir, resume_command, reason)}') from None
 
 
-def what_is_kept(run_dir, resume_command):
-    """What a run that stopped leaves to continue from, as found on disk, in a sentence or two."""
+def what_is_kept(run_dir, resume_command, reason=None):
+    """What a run that stopped leaves to continue from, as found on disk, and what to do."""
     try:
         last_checkpoint = checkpoints.latest_checkpoint(run_dir)
     except UserError:
         last_checkpoint = None
+    remedy = errors.remedy(reason)
     if last_checkpoint and checkpoints.is_complete(last_checkpoint):
-        return (f'The last checkpoint saved, {last_checkpoint}, is intact: free some disk '
-                f'space or fix the folder, then continue with: {resume_command}')
-    return ('No checkpoint of this run had been saved, so it cannot be continued: free some '
-            'disk space or fix the folder, then start it again.')
+        return (f'The last checkpoint saved, {last_checkpoint}, is intact: {remedy}, then '
+                f'continue with: {resume_command}')
+    return (f'No checkpoint of this run had been saved, so it cannot be continued: {remedy}, '
+            'then start it again.')
 
 
 @contextlib.contextmanager
@@ -91,9 +92,13 @@ def checkpoint_on_stop(saver, sess, checkpoint_file, resume_command):
     would wait for ever.) While the checkpoint is saved, further signals are
     only noted; a second signal before that stops at once, without a save.
 
+    A summary that cannot be written (a full disk, a file-size limit) stops
+    the run the same way, with a checkpoint if there is room for one.
+
     Raises:
         TrainingInterrupted: exit code 128 + the signal's number, saying which
             signal, where the checkpoint is and which command continues the run.
+        UserError: a summary could not be written; what was saved.
     """
     with stop_signals.noting():
         try:
@@ -104,6 +109,13 @@ def checkpoint_on_stop(saver, sess, checkpoint_file, resume_command):
                 stop_signals.finish_shielded()
                 raise _stopped_error(stop, saver, sess, checkpoint_file,
                                      resume_command) from None
+        except (OSError, RuntimeError, tf.errors.OpError) as error:  # a summary writer's
+            reason = errors.disk_full_message(error)
+            if reason is None:
+                raise
+            with stop_signals.shielded():
+                raise _write_failed_error(reason, saver, sess, checkpoint_file,
+                                          resume_command) from None
 
 
 def _stopped_error(stop, saver, sess, checkpoint_file, resume_command):
@@ -136,6 +148,23 @@ def _stopped_error(stop, saver, sess, checkpoint_file, resume_command):
     return TrainingInterrupted(
         f'Training interrupted at step {step} by {stopped_by}. Saved checkpoint {path}. '
         f'To continue where it stopped, run: {resume_command}{note}', signal_number)
+
+
+def _write_failed_error(reason, saver, sess, checkpoint_file, resume_command):
+    """A summary could not be written: saves a checkpoint of the current step if it can."""
+    run_dir = os.path.dirname(os.path.dirname(checkpoint_file))
+    global_step = tf.train.get_global_step()
+    step = sess.run(global_step)
+    stopped = f'Training stopped at step {step}: {reason}.'
+    try:
+        with save_errors_explained(run_dir, resume_command):
+            path = saver.save(sess, checkpoint_file, global_step=global_step)
+    except UserError as error:
+        return UserError(f'{stopped} {error}')
+    if not checkpoints.is_complete(path):
+        return UserError(f'{stopped} {what_is_kept(run_dir, resume_command, reason)}')
+    return UserError(f'{stopped} Saved checkpoint {path}: {errors.remedy(reason)}, then '
+                     f'continue with: {resume_command}')
 
 
 def stop_if_signalled():
