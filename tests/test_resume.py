@@ -11,7 +11,14 @@ import re
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
-from run_folders import checkpoint_path, checkpoint_steps, copy_of_old_run, files_of, run_folders
+from run_folders import (
+    checkpoint_path,
+    checkpoint_steps,
+    copies_older_by_name_newer_by_file_time,
+    copy_of_old_run,
+    files_of,
+    run_folders,
+)
 from script_runs import assert_user_error, finished_run, run_in_new_folder
 
 import restore_model
@@ -152,6 +159,20 @@ def test_interrupted_run_resumes_to_its_own_max_steps(run, cifar_dir, tmp_path, 
     assert code == 0, err
     assert 'max_steps = 200' in out.splitlines()
     assert checkpoint_steps(folder) == [120, 200]
+
+
+def test_resume_takes_the_newest_run_by_its_name(run, fc_run, short_fc_run, cifar_dir,
+                                                 tmp_path):
+    """Copies whose file times say the opposite of their names: --resume continues the run
+    the name calls newest (its checkpoint of step 100), not the one copied last."""
+    (old_run,) = run_folders(fc_run[0])  # 1100 steps
+    train_dir = str(tmp_path / 'copies')
+    _, newer = copies_older_by_name_newer_by_file_time(train_dir, old_run, short_fc_run[1])
+    code, out, err = run(run_fc_model, '--train_dir', train_dir, '--data_dir', cifar_dir,
+                         '--resume', '--max_steps', '150')
+    assert code == 0, err
+    assert f'Resuming from {checkpoint_path(newer, 100)}' in out.splitlines()
+    assert checkpoint_steps(newer) == [100, 150]
 
 
 def test_fc_and_cnn_runs_in_one_train_dir(run, cifar_dir, fc_run_to_edit):
