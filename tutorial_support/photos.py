@@ -7,6 +7,8 @@ mapped from disk, never unpickled.
 """
 
 import os
+import struct
+import zlib
 
 import numpy as np
 
@@ -14,6 +16,11 @@ from tutorial_support.cifar10_files import IMAGE_SIZE, IMAGE_VALUES
 from tutorial_support.errors import DataError, UserError
 
 MOST_PIXELS = 64_000_000  # a 64-megapixel photo; larger ones would take gigabytes
+PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by colour type: grey, RGB, palette, ...
+# Adam7 interlacing: each pass's first column and row, and its steps across and down
+ADAM7_PASSES = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4),
+                (1, 0, 2, 2), (0, 1, 1, 2))
 
 
 def load_image(path):
@@ -31,7 +38,10 @@ def load_image(path):
         subtracted).
 
     Raises:
-        DataError: the file is missing, empty, too large or not an image.
+        DataError: the file is missing, empty, too large, damaged or cut
+            short (its header claims more pixels than it holds), or not an
+            image. (Pillow's LOAD_TRUNCATED_IMAGES stays off: a cut-off file
+            is refused, never classified with made-up pixels.)
     """
     from PIL import Image, ImageOps, UnidentifiedImageError  # only for own images
 
@@ -41,6 +51,7 @@ def load_image(path):
         raise DataError(f'{path} is empty: it holds no image.')
     try:
         with Image.open(path, formats=('PNG', 'JPEG')) as picture:
+            picture_format = picture.format
             if picture.width * picture.height > MOST_PIXELS:
                 raise DataError(f'{path} is {picture.width} x {picture.height} pixels; photos '
                                 'of up to 64 megapixels are read. Scale it down first.')
@@ -50,19 +61,93 @@ def load_image(path):
                 brightest = max(picture.getextrema()[1], 1)
                 scale = 255 / brightest
                 picture = picture.point(lambda value: value * scale + 0.5).convert('L')
-            picture = picture.convert('RGB')
+            picture = picture.convert('RGB')  # decodes it: a cut-off file fails here
+        if picture_format == 'PNG':
+            check_png_is_whole(path)
     except UnidentifiedImageError:
         raise DataError(f'{path} is not a PNG or JPEG image; only these two are read. Save '
                         'it as PNG or JPEG first.') from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+    except DataError:
+        raise
+    except Exception as error:  # noqa: BLE001 (a damaged file makes a decoder raise nearly anything)
         raise DataError(
-            f'{path} is not an image that can be read (PNG or JPEG): {error}.') from None
+            f'{path} is not an image that can be read (PNG or JPEG), it is damaged or cut '
+            f'short ({type(error).__name__}: {error}). Save or download it again.') from None
     side = min(picture.size)
     left, top = (picture.width - side) // 2, (picture.height - side) // 2
     picture = picture.crop((left, top, left + side, top + side))
     picture = picture.resize((IMAGE_SIZE, IMAGE_SIZE), Image.LANCZOS)
     pixels = np.asarray(picture, dtype=np.float32)  # 32 x 32 x 3
     return pixels.transpose(2, 0, 1).reshape(IMAGE_VALUES)
+
+
+def check_png_is_whole(path):
+    """Fails when a PNG's image data holds fewer pixels than its header claims.
+
+    Pillow fills the rows a PNG's data stream does not hold with zeros,
+    without a word, when the stream itself ends properly: such a file would be
+    classified as if it were whole. The data is decompressed here, in pieces
+    and never beyond what the header claims, and its length compared.
+
+    Raises:
+        DataError: naming the file, the size its header claims, and how much
+            of it is there.
+    """
+    with open(path, 'rb') as f:
+        if f.read(8) != PNG_SIGNATURE:
+            raise DataError(f'{path} is not a PNG file, though it looked like one.')
+        header = None
+        decompressor, found = zlib.decompressobj(), 0
+        while True:
+            length_and_type = f.read(8)
+            if len(length_and_type) < 8:
+                break
+            length, kind = struct.unpack('>I4s', length_and_type)
+            data = f.read(length)
+            f.read(4)  # the CRC, checked by Pillow
+            if kind == b'IHDR' and len(data) >= 13:
+                header = struct.unpack('>IIBBBBB', data[:13])
+            elif kind == b'IDAT' and header is not None:
+                found += _decompressed_length(decompressor, data, png_data_size(*header) - found)
+            elif kind == b'IEND':
+                break
+    if header is None:
+        raise DataError(f'{path} has no PNG header (IHDR): it is damaged.')
+    expected = png_data_size(*header)
+    if found < expected:
+        raise DataError(
+            f'{path} is damaged or cut short: its header says {header[0]} x {header[1]} '
+            f'pixels, but its image data holds only {found / expected:.0%} of them. It is not '
+            'classified; save or download it again.')
+
+
+def _decompressed_length(decompressor, data, most):
+    """How many bytes `data` decompresses to, counting at most `most` (pieces of 1 MB)."""
+    found = 0
+    while data and found < most:
+        piece = decompressor.decompress(data, min(most - found, 1 << 20))
+        found += len(piece)
+        data = decompressor.unconsumed_tail
+        if not piece:
+            break
+    return found
+
+
+def png_data_size(width, height, bit_depth, colour_type, compression, filters, interlace):
+    """The length of a PNG's decompressed image data, from its header (IHDR).
+
+    Each row is a filter byte and its pixels' bits; an interlaced (Adam7) PNG
+    stores seven smaller images one after the other.
+    """
+    bits_per_pixel = PNG_CHANNELS.get(colour_type, 4) * bit_depth
+    passes = ADAM7_PASSES if interlace else ((0, 0, 1, 1),)
+    size = 0
+    for first_column, first_row, across, down in passes:
+        columns = (width - first_column + across - 1) // across
+        rows = (height - first_row + down - 1) // down
+        if columns > 0 and rows > 0:
+            size += rows * (1 + (columns * bits_per_pixel + 7) // 8)
+    return size
 
 
 def read_mean_image(path):
