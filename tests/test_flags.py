@@ -25,6 +25,10 @@ import softmax
     (run_fc_model, ['--learning_rate', 'nan'], '--learning_rate is nan; it must be a finite'),
     (run_fc_model, ['--learning_rate', '1e-300'], '--learning_rate is 1e-300; that is 0 as'),
     (softmax, ['--learning_rate', '1e-46'], 'use at least 1e-38'),
+    # finite as a 64-bit float, infinite as the graph's 32-bit one
+    (run_fc_model, ['--learning_rate', '1e39'], '--learning_rate is 1e+39; that is infinite'),
+    (run_cnn_model, ['--learning_rate', '4e38'], 'use at most 3.4e38'),
+    (softmax, ['--learning_rate', '1e39'], 'infinite as the 32-bit float'),
     (run_fc_model, ['--reg_constant', '-0.5'], '--reg_constant is -0.5; it must be 0 or more'),
     (run_cnn_model, ['--epochs', '0'], '--epochs is 0; it must be greater than 0'),
     (run_cnn_model, ['--dropout_rate', '1'],
@@ -84,3 +88,16 @@ def test_train_dir_with_pattern_characters_is_refused(run, no_data, tmp_path):
     assert not os.path.exists(train_dir)
     code, out, err = run(restore_model, '--train_dir', train_dir)
     assert_user_error(code, err, f'--train_dir {train_dir} contains [ ]')
+
+
+@pytest.mark.parametrize('flag', ['--train_dir', '--data_dir'])
+def test_path_that_is_not_utf8_is_refused_before_anything_is_written(run, no_data, tmp_path,
+                                                                      flag):
+    """A folder name with the byte 0xff (another encoding) reaches Python as a surrogate,
+    which TensorFlow cannot encode: a message, no traceback, no half-made folder."""
+    odd = os.fsdecode(os.fsencode(str(tmp_path)) + b'/caf\xe9-\xff')
+    args = {'--train_dir': str(tmp_path / 'logs'), '--data_dir': no_data, flag: odd}
+    code, out, err = run(run_fc_model, *[part for pair in args.items() for part in pair])
+    assert_user_error(code, err, f'{flag} {tmp_path}/caf\\xe9-\\xff is not valid UTF-8')
+    assert 'Step' not in out
+    assert os.listdir(tmp_path) == []  # neither folder, nor the data fetched

@@ -120,10 +120,17 @@ def check_flags(flag_values, positive=(), non_negative=(), rates=(), at_most=Non
     """
     problems = []
     for name, value in sorted(script_flags(flag_values).items()):
+        if isinstance(value, str) and not is_utf8(value):
+            problems.append(f'--{name} {printable(value)} is not valid UTF-8 text (a name '
+                            'made with another encoding): TensorFlow cannot use such a path. '
+                            'Choose or rename a folder whose name is plain text')
         if value is None or isinstance(value, (bool, str)):
             continue
         if isinstance(value, float) and not math.isfinite(value):
             problems.append(f'--{name} is {value}; it must be a finite number')
+        elif isinstance(value, float) and not math.isfinite(as_float32(value)):
+            problems.append(f'--{name} is {value}; that is infinite as the 32-bit float '
+                            'TensorFlow computes with: use at most 3.4e38')
         elif name in positive and value <= 0:
             problems.append(f'--{name} is {value}; it must be greater than 0')
         elif name in positive and isinstance(value, float) and np.float32(value) == 0:
@@ -140,6 +147,30 @@ def check_flags(flag_values, positive=(), non_negative=(), rates=(), at_most=Non
     for name in writable:
         if flag_values[name].value is not None:
             check_writable(flag_values[name].value, f'--{name}')
+
+
+def as_float32(value):
+    """`value` as the 32-bit float the graph holds it in (inf beyond about 3.4e38)."""
+    with np.errstate(over='ignore'):
+        return float(np.float32(value))
+
+
+def is_utf8(text):
+    """Whether a string (a path, say) is valid UTF-8, so that TensorFlow can take it.
+
+    A name made with another encoding arrives with its bytes smuggled in as
+    surrogates (`\udcff` for the byte 0xff), which no encoder accepts.
+    """
+    try:
+        text.encode('utf-8')
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable(text):
+    """A string for a message, its undecodable bytes shown as \xff escapes."""
+    return os.fsencode(text).decode('utf-8', 'backslashreplace') if not is_utf8(text) else text
 
 
 def is_value_of_flag(flag, value):

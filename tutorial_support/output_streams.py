@@ -58,7 +58,12 @@ class GuardedStream:
     def write(self, text):
         if self.error is None:
             try:
-                return self._stream.write(text)
+                try:
+                    return self._stream.write(text)
+                except UnicodeEncodeError:  # a path in another encoding; a 7-bit locale
+                    encoding = getattr(self._stream, 'encoding', None) or 'ascii'
+                    return self._stream.write(
+                        text.encode(encoding, 'backslashreplace').decode(encoding))
             except (OSError, ValueError) as error:  # ValueError: a closed file
                 self._failed(error)
         return len(text)
