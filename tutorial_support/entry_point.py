@@ -18,10 +18,14 @@ def run_main(main, argv=None):
     Returns:
         The exit code: 0; 1 for a user error (or output that was lost); 128 +
         the signal's number after a stop signal (130 for Ctrl-C, 143 for
-        SIGTERM, 129 for SIGHUP).
+        SIGTERM, 129 for SIGHUP). A script (no `argv` given) that ends on a
+        stop signal ignores further ones until it exits, so they cannot
+        change that exit code.
     """
     with stop_signals.raising(), output_streams.guarded() as streams:
         exit_code = _run_and_report(main, sys.argv if argv is None else argv)
+        if argv is None and exit_code > 128:  # this process ends on a stop signal
+            stop_signals.ignore_until_exit()
         return output_streams.report_lost_output(streams, exit_code)
 
 

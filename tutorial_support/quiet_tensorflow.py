@@ -11,7 +11,7 @@ import os
 import sys
 import threading
 
-from tutorial_support import errors, output_streams
+from tutorial_support import errors, output_streams, stop_signals
 
 # A script started with a standard stream closed (`2>&-`) gets /dev/null
 # there, before TensorFlow opens any file that could take its place
@@ -39,7 +39,24 @@ def _import_tensorflow_quietly():
     return tf
 
 
-tf = _import_tensorflow_quietly()
+def _import_tensorflow_or_stop():
+    """Imports TensorFlow; Ctrl-C, SIGTERM or SIGHUP during its seconds end the script at once.
+
+    Nothing has been done yet, so there is nothing to save: a one-line note
+    and the signal's exit code, not a traceback (Ctrl-C) or a silent end.
+    """
+    try:
+        with stop_signals.raising():
+            return _import_tensorflow_quietly()
+    except KeyboardInterrupt as stop:
+        stop_signals.ignore_until_exit()
+        signal_number = stop_signals.signal_number_of(stop)
+        print(f'\nStopped by {stop_signals.describe(signal_number)} while starting, before '
+              'anything was done.', file=sys.stderr)
+        raise SystemExit(stop_signals.exit_code(signal_number)) from None
+
+
+tf = _import_tensorflow_or_stop()
 tf.get_logger().setLevel('ERROR')  # deprecation notes about tf.compat.v1 itself
 
 

@@ -29,6 +29,7 @@ _noted = []     # the stop signals received inside `noting()`, in order
 _noting = 0     # how many `noting()` blocks are open
 _shielded = 0   # how many `shielded()` blocks are open
 _finishing = False  # a stop was acted on: the rest of the script is shielded
+_ignoring_until_exit = False  # the process ends on a stop: later signals change nothing
 
 
 class Stopped(KeyboardInterrupt):
@@ -97,7 +98,7 @@ def _handling():
         yield
     finally:
         for number, handler in replaced.items():
-            signal.signal(number, handler)
+            signal.signal(number, signal.SIG_IGN if _ignoring_until_exit else handler)
 
 
 @contextlib.contextmanager
@@ -149,6 +150,22 @@ def shielded():
             _shielded -= 1
             if not _noting:
                 _noted.clear()  # outside training, a signal while shielded is let go
+
+
+def ignore_until_exit():
+    """The process is ending on a stop signal: from now on further ones are ignored.
+
+    Its message is printed and its exit code set; a signal in its last
+    moments (closing files, TensorFlow's shutdown) would only end it with
+    another exit code.
+    """
+    global _ignoring_until_exit
+    _ignoring_until_exit = True
+    if threading.current_thread() is threading.main_thread():
+        for number in STOP_SIGNALS:
+            handler = signal.getsignal(number)
+            if handler is _on_signal or _is_default(number, handler):
+                signal.signal(number, signal.SIG_IGN)
 
 
 def stop_requested():
