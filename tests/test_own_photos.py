@@ -117,7 +117,8 @@ def png_claiming_more_rows(width, height, rows_held):
             + chunk(b'IEND', b''))
 
 
-@pytest.mark.parametrize('kind', ['png-claiming-more-rows', 'png-cut-short', 'jpeg-cut-short'])
+@pytest.mark.parametrize('kind', ['png-claiming-more-rows', 'png-cut-short', 'jpeg-cut-short',
+                                  'jpeg-claiming-more-pixels'])
 def test_damaged_image_is_refused_never_classified(run, short_fc_run, tmp_path, kind):
     """A file whose header claims more pixels than it holds: a message naming it, no guesses."""
     rng = np.random.default_rng(5)
@@ -126,6 +127,12 @@ def test_damaged_image_is_refused_never_classified(run, short_fc_run, tmp_path, 
     if kind == 'png-claiming-more-rows':
         path.write_bytes(png_claiming_more_rows(160, 120, 40))
         phrase = 'its header says 160 x 120 pixels, but its image data holds only 33%'
+    elif kind == 'jpeg-claiming-more-pixels':  # its size patched, its data ended properly
+        Image.fromarray(pixels).save(path, format='JPEG')
+        whole = path.read_bytes()
+        size_at = whole.index(b'\xff\xc0') + 5  # the frame header: precision, height, width
+        path.write_bytes(whole[:size_at] + struct.pack('>HH', 8000, 8000) + whole[size_at + 4:])
+        phrase = 'its header says 8000 x 8000 pixels, but its image data could hold at most'
     else:
         Image.fromarray(pixels).save(path, format='JPEG' if kind.startswith('jpeg') else 'PNG')
         whole = path.read_bytes()

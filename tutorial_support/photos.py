@@ -2,8 +2,9 @@
 
 Only PNG and JPEG are opened (Pillow's other readers, EPS among them, which
 runs Ghostscript, are never handed a file from the web), a picture's size is
-read from its header before it is decoded, and the run's mean image is
-mapped from disk, never unpickled.
+read from its header before it is decoded, a file whose data cannot hold the
+pixels its header claims is refused (Pillow would fill them in without a
+word), and the run's mean image is mapped from disk, never unpickled.
 """
 
 import os
@@ -51,10 +52,13 @@ def load_image(path):
         raise DataError(f'{path} is empty: it holds no image.')
     try:
         with Image.open(path, formats=('PNG', 'JPEG')) as picture:
-            picture_format = picture.format
             if picture.width * picture.height > MOST_PIXELS:
                 raise DataError(f'{path} is {picture.width} x {picture.height} pixels; photos '
                                 'of up to 64 megapixels are read. Scale it down first.')
+            if picture.format == 'PNG':  # data that ends early would decode as black
+                check_png_is_whole(path)
+            else:
+                check_jpeg_holds_its_blocks(path)
             picture.draft('RGB', (8 * IMAGE_SIZE, 8 * IMAGE_SIZE))  # JPEG: decode smaller
             picture = ImageOps.exif_transpose(picture)  # phone photos: upright
             if picture.mode.startswith('I'):  # 16- or 32-bit grey: scale to 8 bits
@@ -62,13 +66,14 @@ def load_image(path):
                 scale = 255 / brightest
                 picture = picture.point(lambda value: value * scale + 0.5).convert('L')
             picture = picture.convert('RGB')  # decodes it: a cut-off file fails here
-        if picture_format == 'PNG':
-            check_png_is_whole(path)
     except UnidentifiedImageError:
         raise DataError(f'{path} is not a PNG or JPEG image; only these two are read. Save '
                         'it as PNG or JPEG first.') from None
     except DataError:
         raise
+    except Image.DecompressionBombError as error:
+        raise DataError(f'{path} is far too large ({error}); photos of up to 64 megapixels '
+                        'are read. Scale it down first.') from None
     except Exception as error:  # noqa: BLE001 (a damaged file makes a decoder raise nearly anything)
         raise DataError(
             f'{path} is not an image that can be read (PNG or JPEG), it is damaged or cut '
@@ -117,8 +122,75 @@ def check_png_is_whole(path):
     if found < expected:
         raise DataError(
             f'{path} is damaged or cut short: its header says {header[0]} x {header[1]} '
-            f'pixels, but its image data holds only {found / expected:.0%} of them. It is not '
+            f'pixels, but its image data holds only {found * 100 // expected}% of them. It is not '
             'classified; save or download it again.')
+
+
+def check_jpeg_holds_its_blocks(path):
+    """Fails when a JPEG's image data is too short for the pixels its header claims.
+
+    When a JPEG's data ends early but properly (its end marker right after
+    the cut), libjpeg fills the missing blocks with one flat colour, without
+    an error. Every 8 x 8 block of every colour takes at least one bit of
+    Huffman-coded data (its first DC code), so data shorter than one bit a
+    block cannot hold the picture its header (SOF) describes.
+
+    Raises:
+        DataError: naming the file and the size its header claims.
+    """
+    with open(path, 'rb') as f:
+        data = f.read()
+    size, blocks, coded_bytes, position = None, 0, 0, 2  # after the start marker, FF D8
+    while position + 4 <= len(data) and data[position] == 0xFF:
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            position += 1
+            continue
+        if marker == 0xD9:  # end of image
+            break
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # markers without a length
+            position += 2
+            continue
+        length = struct.unpack('>H', data[position + 2:position + 4])[0]
+        segment = data[position + 4:position + 2 + length]
+        position += 2 + length
+        if marker in (0xC0, 0xC1, 0xC2) and len(segment) >= 6:  # Huffman-coded frame
+            height, width, components = struct.unpack('>HHB', segment[1:6])
+            sampling = [(factors >> 4, factors & 15)
+                        for factors in segment[7:6 + 3 * components:3]]
+            if not sampling or height == 0 or not all(h and v for h, v in sampling):
+                return  # a height given later (DNL), or a header Pillow refuses anyway
+            size = width, height
+            most_across = max(h for h, _ in sampling)
+            most_down = max(v for _, v in sampling)
+            blocks = sum(_blocks(width, h, most_across) * _blocks(height, v, most_down)
+                         for h, v in sampling)
+        elif 0xC3 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return  # lossless or arithmetic coding: no such bound
+        elif marker == 0xDA:  # a scan: its coded data runs to the next marker (not RSTn)
+            end = position
+            while True:
+                end = data.find(b'\xff', end)
+                if end < 0 or end + 1 >= len(data):
+                    end = len(data)
+                    break
+                if data[end + 1] == 0 or 0xD0 <= data[end + 1] <= 0xD7:
+                    end += 2
+                    continue
+                break
+            coded_bytes += end - position
+            position = end
+    if size and coded_bytes * 8 < blocks:
+        raise DataError(
+            f'{path} is damaged or cut short: its header says {size[0]} x {size[1]} pixels, '
+            f'but its image data could hold at most {coded_bytes * 800 // blocks}% of them. '
+            'It is not classified; save or download it again.')
+
+
+def _blocks(pixels, factor, largest_factor):
+    """How many 8-pixel blocks a colour of a JPEG has along one side (subsampled by factor)."""
+    samples = -(-pixels * factor // largest_factor)  # rounded up
+    return -(-samples // 8)
 
 
 def _decompressed_length(decompressor, data, most):
