@@ -5,6 +5,10 @@ before TensorFlow itself: the C++ notes (oneDNN, CUDA drivers, CPU features)
 are written at import time, before any log setting applies. The modules of
 this package that need TensorFlow take it from here (`from
 tutorial_support.quiet_tensorflow import tf`), so the order always holds.
+
+Being first, it also opens /dev/null on a standard stream that is closed
+(see `output_streams`), and ends the script with one line if Ctrl-C, SIGTERM
+or SIGHUP comes during TensorFlow's seconds of import.
 """
 
 import os
