@@ -40,9 +40,8 @@ def _run_and_report(main, argv):
     except KeyboardInterrupt as stop:
         signal_number = stop_signals.signal_number_of(stop)
         with stop_signals.shielded():
-            print(f'\nStopped by {stop_signals.describe(signal_number)}. No checkpoint was '
-                  'saved on the way out (only training saves one when stopped).',
-                  file=sys.stderr)
+            print(f'\nStopped by {stop_signals.describe(signal_number)}. Nothing was saved '
+                  'on the way out.', file=sys.stderr)
         return stop_signals.exit_code(signal_number)
     except Exception as error:  # noqa: BLE001 (only a full disk or memory is reported)
         message = errors.disk_full_message(error)
