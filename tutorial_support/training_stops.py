@@ -68,17 +68,22 @@ def save_errors_explained(run_dir, resume_command):
 
 
 def what_is_kept(run_dir, resume_command, reason=None):
-    """What a run that stopped leaves to continue from, as found on disk, and what to do."""
+    """What a run that stopped leaves to continue from, as found on disk, and what to do.
+
+    Args:
+        reason: why a write failed (`errors.disk_full_message`), for the
+            remedy; None when nothing failed (a stop signal).
+    """
     try:
         last_checkpoint = checkpoints.latest_checkpoint(run_dir)
     except UserError:
         last_checkpoint = None
-    remedy = errors.remedy(reason)
+    first = f'{errors.remedy(reason)}, then ' if reason else ''
     if last_checkpoint and checkpoints.is_complete(last_checkpoint):
-        return (f'The last checkpoint saved, {last_checkpoint}, is intact: {remedy}, then '
-                f'continue with: {resume_command}')
-    return (f'No checkpoint of this run had been saved, so it cannot be continued: {remedy}, '
-            'then start it again.')
+        return (f'The last checkpoint saved, {last_checkpoint}, is intact: {first}continue '
+                f'from it with: {resume_command}')
+    return (f'No checkpoint of this run had been saved, so it cannot be continued: {first}'
+            'start it again.')
 
 
 @contextlib.contextmanager
