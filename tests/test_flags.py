@@ -5,10 +5,12 @@ nothing was fetched and no run folder was made.
 """
 
 import os
+import subprocess
+import sys
 
 import pytest
-from run_folders import run_folders
-from script_runs import assert_user_error
+from run_folders import checkpoint_steps, run_folders
+from script_runs import PROJECT_DIR, assert_user_error
 
 import restore_model
 import run_cnn_model
@@ -101,3 +103,27 @@ def test_path_that_is_not_utf8_is_refused_before_anything_is_written(run, no_dat
     assert_user_error(code, err, f'{flag} {tmp_path}/caf\\xe9-\\xff is not valid UTF-8')
     assert 'Step' not in out
     assert os.listdir(tmp_path) == []  # neither folder, nor the data fetched
+
+
+def test_a_seven_bit_locale(cifar_dir, tmp_path):
+    """LC_ALL=C without Python's UTF-8 coercion: a plain run works; a name with an accent,
+    which Python and TensorFlow would write as two different folders, is refused."""
+    env = dict(os.environ, LC_ALL='C', LANG='C', PYTHONCOERCECLOCALE='0', PYTHONUTF8='0')
+
+    def run_in_c_locale(train_dir):
+        return subprocess.run(
+            [sys.executable, 'run_fc_model.py', '--data_dir', cifar_dir, '--train_dir',
+             train_dir, '--max_steps', '10', '--batch_size', '50'], cwd=PROJECT_DIR, env=env,
+            capture_output=True, timeout=300)
+
+    accented = os.path.join(str(tmp_path), 'caf\u00e9')
+    result = run_in_c_locale(accented)
+    err = result.stderr.decode('ascii')
+    assert_user_error(result.returncode, err, '--train_dir', 'is UTF-8, but Python runs here in '
+                      'a locale whose encoding', 'LC_ALL=C.UTF-8')
+    assert os.listdir(tmp_path) == []
+    plain = str(tmp_path / 'logs')
+    result = run_in_c_locale(plain)
+    assert result.returncode == 0, result.stderr
+    assert b'Test accuracy' in result.stdout
+    assert checkpoint_steps(run_folders(plain)[0]) == [10]
