@@ -153,18 +153,22 @@ def test_disk_full_while_writing_summaries(run, cifar_dir, tmp_path, monkeypatch
     assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
 
 
+def run_under_a_file_size_limit(limit, *args):
+    """run_fc_model.py in a real process whose files may not grow beyond `limit` bytes."""
+    def limit_file_sizes():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run([sys.executable, 'run_fc_model.py', *args], cwd=PROJECT_DIR,
+                          capture_output=True, text=True, timeout=300,
+                          preexec_fn=limit_file_sizes)
+
+
 def test_file_size_limit_with_no_checkpoint_yet(cifar_dir, tmp_path):
     """A real file-size limit (`ulimit -f`, EFBIG) on the first save: the file named, and
     no claim of earlier checkpoints, for there are none."""
     train_dir = str(tmp_path / 'logs')
-
-    def limit_file_sizes():
-        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
-
-    result = subprocess.run(
-        [sys.executable, 'run_fc_model.py', '--data_dir', cifar_dir, '--train_dir', train_dir,
-         '--max_steps', '100', '--batch_size', '50'], cwd=PROJECT_DIR, capture_output=True,
-        text=True, timeout=300, preexec_fn=limit_file_sizes)
+    result = run_under_a_file_size_limit(200_000, '--data_dir', cifar_dir, '--train_dir',
+                                         train_dir, '--max_steps', '100', '--batch_size', '50')
     err = result.stderr
     assert_user_error(result.returncode, err, 'Could not save a checkpoint',
                       'model.ckpt-100.data-00000-of-00001', 'File too large',
@@ -173,6 +177,28 @@ def test_file_size_limit_with_no_checkpoint_yet(cifar_dir, tmp_path):
     (folder,) = run_folders(train_dir)
     assert checkpoint_steps(folder) == []
     assert os.listdir(os.path.join(folder, 'checkpoints')) == []  # no temporary files left
+    assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
+
+
+def test_file_size_limit_reached_by_the_summaries_mid_run(cifar_dir, tmp_path):
+    """The events file reaches a real file-size limit long before the end: the run says so
+    within 100 steps, naming the file, and stops with a checkpoint of that step (TensorFlow
+    itself would find out only when it next flushed, at the end of this run)."""
+    train_dir = str(tmp_path / 'logs')
+    result = run_under_a_file_size_limit(
+        70_000, '--data_dir', cifar_dir, '--train_dir', train_dir, '--max_steps', '3000',
+        '--batch_size', '50', '--hidden1', '2')  # its checkpoints fit: 25 KB and 36 KB
+    err = result.stderr
+    (folder,) = run_folders(train_dir)
+    match = re.search(r'Training stopped at step (\d+): Cannot write (\S+): File too large\. '
+                      r'Saved checkpoint (\S+):', err)
+    assert match, err
+    step = int(match.group(1))
+    assert step < 1000 and 'Step 1000' not in result.stdout
+    assert os.path.basename(match.group(2)).startswith('events.out.tfevents')
+    assert match.group(3) == os.path.join(folder, 'checkpoints', f'model.ckpt-{step}')
+    assert result.returncode == 1 and 'Traceback' not in err
+    assert checkpoint_steps(folder) == [step]
     assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
 
 

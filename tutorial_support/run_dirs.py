@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from tutorial_support import cifar10_download, cli
+from tutorial_support import cifar10_download, cli, errors
 from tutorial_support.errors import UserError
 
 PARAMS_FILE = 'params.json'
@@ -86,7 +86,9 @@ def prepare_run_dir(flag_values, model, data, resumed_dir=None):
     # When the run started, to the microsecond: orders runs started in one second
     params_text = json.dumps(dict(params, started=time.time()), indent=2, sort_keys=True)
     try:
-        np.save(os.path.join(run_dir, MEAN_IMAGE_FILE), data['mean_image'])
+        mean_path = os.path.join(run_dir, MEAN_IMAGE_FILE)
+        with errors.writing(mean_path):  # a full disk: the message names the file
+            np.save(mean_path, data['mean_image'])
         write_atomically(os.path.join(run_dir, PARAMS_FILE), params_text)
         os.makedirs(os.path.join(run_dir, CHECKPOINT_FOLDER))
     except (OSError, UserError):

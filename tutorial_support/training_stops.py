@@ -5,12 +5,16 @@
 * Ctrl-C, SIGTERM or SIGHUP (see `stop_signals`) saves a checkpoint of the
   current step and prints the command that continues the run;
 * a checkpoint that cannot be saved (a full disk, a file-size limit) is
-  explained, and the earlier ones are left intact.
+  explained, and the earlier ones are left intact;
+* a summary that cannot be written stops the run with a checkpoint; a
+  summary file at the limit on file sizes is found within 100 steps, not
+  when TensorFlow next flushes it.
 
 Whatever a message says was saved, or is intact, is first checked on disk.
 """
 
 import contextlib
+import errno
 import glob
 import math
 import os
@@ -19,6 +23,8 @@ from tutorial_support.quiet_tensorflow import tf
 
 from tutorial_support import checkpoints, errors, stop_signals
 from tutorial_support.errors import TrainingInterrupted, UserError
+
+CHECK_FILES_EVERY = 100  # steps between checks that the summary files still fit
 
 
 def check_step(loss_value, step, run_dir=None):
@@ -30,9 +36,13 @@ def check_step(loss_value, step, run_dir=None):
             one.
         stop_signals.Stopped: Ctrl-C, SIGTERM or SIGHUP came during the step
             (see `checkpoint_on_stop`, which then saves a checkpoint).
+        OSError: a summary file reached the limit on file sizes (see
+            `check_summaries_fit`; `checkpoint_on_stop` then saves a checkpoint).
     """
     if math.isfinite(loss_value):
         stop_if_signalled()
+        if run_dir and step % CHECK_FILES_EVERY == 0:
+            check_summaries_fit(run_dir)
         return
     last_checkpoint = run_dir and checkpoints.latest_checkpoint(run_dir)
     raise UserError(
@@ -42,6 +52,29 @@ def check_step(loss_value, step, run_dir=None):
             loss_value, step,
             f'The last good checkpoint is kept: {last_checkpoint}.'
             if last_checkpoint else 'No checkpoint had been saved.'))
+
+
+def check_summaries_fit(run_dir):
+    """Fails as soon as a summary file of the run has reached the limit on file sizes.
+
+    TensorFlow's summary writer finds out only when it next flushes its file
+    (every two minutes, or at the end), so a run under `ulimit -f` would lose
+    its summaries without a word until then. A file at the limit has had
+    writes refused: the run stops now, while a checkpoint can still be saved.
+
+    Raises:
+        OSError: EFBIG (File too large), naming the file.
+    """
+    if errors.file_size_limit() is None:
+        return
+    for folder in (run_dir, os.path.join(run_dir, 'train'), os.path.join(run_dir, 'validation')):
+        try:
+            full = [entry.path for entry in os.scandir(folder)
+                    if entry.name.startswith('events.out.') and errors.is_at_size_limit(entry.path)]
+        except OSError:
+            continue  # a folder not made yet
+        if full:
+            raise OSError(errno.EFBIG, os.strerror(errno.EFBIG), full[0])
 
 
 @contextlib.contextmanager
