@@ -11,6 +11,7 @@ import os
 import re
 import shlex
 import signal
+import time
 
 import pytest
 import tensorflow.compat.v1 as tf
@@ -91,6 +92,34 @@ def test_sigterm_stops_the_cnn_with_a_checkpoint(cifar_dir, tmp_path):
     assert checkpoints.is_complete(checkpoint) and step in checkpoint_steps(folder)
     assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
     assert resume_arguments(err)[:2] == ['python', 'run_cnn_model.py']
+
+
+def catches(pid, signal_number):
+    """Whether a process has a handler of its own for a signal (Linux: /proc/PID/status)."""
+    with open(f'/proc/{pid}/status') as f:
+        caught = next(int(line.split()[1], 16) for line in f if line.startswith('SigCgt:'))
+    return bool(caught >> (signal_number - 1) & 1)
+
+
+@pytest.mark.skipif(not os.path.exists('/proc/self/status'), reason='needs /proc (Linux)')
+def test_sigterm_while_the_script_starts(cifar_dir, tmp_path):
+    """SIGTERM as soon as the script handles it, seconds before TensorFlow is loaded: once
+    loaded, the script stops with a line and exit 143; nothing is written."""
+    train_dir = str(tmp_path / 'logs')
+    process = start_script('run_fc_model.py', '--data_dir', cifar_dir, '--train_dir',
+                           train_dir, '--max_steps', '100', '--batch_size', '50')
+    try:
+        deadline = time.monotonic() + 30
+        while not catches(process.pid, signal.SIGTERM) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=120)
+    finally:
+        kill_if_running(process)
+    assert process.returncode == 143, err
+    assert 'Stopped by SIGTERM (a request to stop). Nothing was saved on the way out.' in err
+    assert 'Traceback' not in err and 'Parameters:' not in out
+    assert not os.path.exists(train_dir)
 
 
 @pytest.fixture

@@ -32,6 +32,9 @@ def run_main(main, argv=None):
 def _run_and_report(main, argv):
     """Runs `main(argv)`; returns its exit code, having printed what went wrong."""
     try:
+        early_signal = stop_signals.signal_before_main()  # while the script was starting
+        if early_signal is not None:
+            raise stop_signals.Stopped(early_signal)
         main(argv)
     except errors.UserError as error:
         with stop_signals.shielded():

@@ -21,6 +21,19 @@ from tutorial_support import errors, output_streams, stop_signals
 # there, before TensorFlow opens any file that could take its place
 output_streams.open_missing_standard_streams()
 
+
+def _started_as_a_script():
+    """Whether this process is one of the suite's scripts (`python run_fc_model.py`)."""
+    main_file = getattr(sys.modules.get('__main__'), '__file__', None)
+    project = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return main_file is not None and os.path.dirname(os.path.abspath(main_file)) == project
+
+
+# A script notes Ctrl-C, SIGTERM and SIGHUP from now on, and stops on one as
+# soon as its main() is reached (a script imported elsewhere changes nothing)
+if _started_as_a_script():
+    stop_signals.note_until_main()
+
 # TensorFlow logs a page of C++ start-up notes; a learner needs none of them.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 

@@ -6,7 +6,8 @@ Python ends it on Ctrl-C: with an exception (`Stopped`, a KeyboardInterrupt)
 that `entry_point.run_main` turns into a message and the exit code a shell
 gives a process that such a signal ended, 128 + its number (130, 143, 129).
 A signal that is ignored when the script starts (SIGHUP under `nohup`) stays
-ignored.
+ignored. While a script starts (TensorFlow takes seconds to load) a signal is
+noted (`note_until_main`), and the script stops as soon as `run_main` begins.
 
 Inside `noting()` (the training block, see `training_stops.checkpoint_on_stop`)
 a signal is only noted, and acted on at the next safe point; a second one
@@ -30,6 +31,7 @@ _noting = 0     # how many `noting()` blocks are open
 _shielded = 0   # how many `shielded()` blocks are open
 _finishing = False  # a stop was acted on: the rest of the script is shielded
 _ignoring_until_exit = False  # the process ends on a stop: later signals change nothing
+_waiting_for_main = False  # a script is starting: a signal is acted on when run_main begins
 
 
 class Stopped(KeyboardInterrupt):
@@ -68,10 +70,10 @@ def noted_signals():
 
 def _on_signal(signal_number, frame):
     """The handler of every stop signal while a script runs."""
-    if _shielded or _finishing or (_noting and not _noted):
+    if _shielded or _finishing or ((_noting or _waiting_for_main) and not _noted):
         _noted.append(signal_number)  # acted on at the next safe point
         return
-    if _noting:
+    if _noting or _waiting_for_main:
         _noted.append(signal_number)
     raise Stopped(signal_number, at_once=bool(_noting))
 
@@ -150,6 +152,32 @@ def shielded():
             _shielded -= 1
             if not _noting:
                 _noted.clear()  # outside training, a signal while shielded is let go
+
+
+def note_until_main():
+    """For a script, from its first import: a stop signal is noted until `run_main` begins.
+
+    The script then stops at once (see `signal_before_main`), with a message
+    and the signal's exit code, whether the signal came while TensorFlow was
+    loading or in the moments after.
+    """
+    global _waiting_for_main
+    if threading.current_thread() is threading.main_thread():
+        for number in STOP_SIGNALS:
+            if _is_default(number, signal.getsignal(number)):
+                signal.signal(number, _on_signal)
+        _waiting_for_main = True
+
+
+def signal_before_main():
+    """Ends the wait of `note_until_main`: the stop signal noted meanwhile, or None."""
+    global _waiting_for_main
+    _waiting_for_main = False
+    if _noted and not _noting:
+        signal_number = _noted[0]
+        _noted.clear()
+        return signal_number
+    return None
 
 
 def ignore_until_exit():
