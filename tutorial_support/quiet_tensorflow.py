@@ -57,17 +57,19 @@ def _import_tensorflow_quietly():
 
 
 def _import_tensorflow_or_stop():
-    """Imports TensorFlow; Ctrl-C, SIGTERM or SIGHUP during its seconds end the script at once.
+    """Imports TensorFlow; a stop signal during its seconds of loading is noted or acted on.
 
-    Nothing has been done yet, so there is nothing to save: a one-line note
-    and the signal's exit code, not a traceback (Ctrl-C) or a silent end.
+    A script notes the first (see `stop_signals.note_until_main`); a second,
+    or the first where nothing notes it, ends the process at once. Nothing has
+    been done yet, so there is nothing to save: a one-line note and the exit
+    code of the first signal, not a traceback (Ctrl-C) or a silent end.
     """
     try:
         with stop_signals.raising():
             return _import_tensorflow_quietly()
     except KeyboardInterrupt as stop:
         stop_signals.ignore_until_exit()
-        signal_number = stop_signals.signal_number_of(stop)
+        signal_number = (stop_signals.noted_signals() or [stop_signals.signal_number_of(stop)])[0]
         print(f'\nStopped by {stop_signals.describe(signal_number)} while starting, before '
               'anything was done.', file=sys.stderr)
         raise SystemExit(stop_signals.exit_code(signal_number)) from None
