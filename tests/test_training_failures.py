@@ -180,6 +180,17 @@ def test_file_size_limit_with_no_checkpoint_yet(cifar_dir, tmp_path):
     assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
 
 
+def test_file_size_limit_below_the_mean_image(cifar_dir, tmp_path):
+    """A limit below the run folder's first file (mean_image.npy, 12 KB): NumPy's short
+    write ("3072 requested and 3040 written", no errno) once ended in a traceback."""
+    train_dir = str(tmp_path / 'logs')
+    result = run_under_a_file_size_limit(12_000, '--data_dir', cifar_dir, '--train_dir',
+                                         train_dir, '--max_steps', '10', '--batch_size', '50')
+    assert_user_error(result.returncode, result.stderr, 'mean_image.npy: File too large',
+                      'ulimit -f')
+    assert run_folders(train_dir) == []  # no half-made run folder
+
+
 def test_file_size_limit_reached_by_the_summaries_mid_run(cifar_dir, tmp_path):
     """The events file reaches a real file-size limit long before the end: the run says so
     within 100 steps, naming the file, and stops with a checkpoint of that step (TensorFlow
