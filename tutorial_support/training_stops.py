@@ -45,6 +45,8 @@ def check_step(loss_value, step, run_dir=None):
             check_summaries_fit(run_dir)
         return
     last_checkpoint = run_dir and checkpoints.latest_checkpoint(run_dir)
+    if last_checkpoint and not checkpoints.is_complete(last_checkpoint):
+        last_checkpoint = None  # a message claims only what is on disk
     raise UserError(
         'The loss became {} at step {}: training diverged, so it stopped. The '
         'learning rate is probably too large; try a smaller one (for example a '
