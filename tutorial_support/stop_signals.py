@@ -26,7 +26,7 @@ DESCRIPTIONS = {signal.SIGINT: 'Ctrl-C (SIGINT)', signal.SIGTERM: 'SIGTERM (a re
 if hasattr(signal, 'SIGHUP'):
     DESCRIPTIONS[signal.SIGHUP] = 'SIGHUP (its terminal was closed)'
 
-_noted = []     # the stop signals received inside `noting()`, in order
+_noted = []     # the stop signals noted and not yet let go (see `_on_signal`), in order
 _noting = 0     # how many `noting()` blocks are open
 _shielded = 0   # how many `shielded()` blocks are open
 _finishing = False  # a stop was acted on: the rest of the script is shielded
