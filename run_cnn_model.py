@@ -155,14 +155,15 @@ def run_training(data, run_dir, resume_from=None):
 
         # The summary writers, closed however the block ends: the run's own,
         # and the training and validation accuracy, each in a sub-folder under
-        # one tag, so TensorBoard draws them in one chart. Ctrl-C in the block
-        # lets the step in progress finish, then saves a checkpoint, prints the
-        # command that resumes, exits with 130.
+        # one tag, so TensorBoard draws them in one chart. Ctrl-C, SIGTERM or
+        # SIGHUP in the block lets the step in progress finish, then saves a
+        # checkpoint, prints the command that resumes, exits with 128 + the
+        # signal's number (130 for Ctrl-C).
         with (tf.summary.FileWriter(run_dir, sess.graph) as summary_writer,
               tf.summary.FileWriter(os.path.join(run_dir, 'train')) as train_writer,
               tf.summary.FileWriter(os.path.join(run_dir, 'validation')) as validation_writer,
-              training_stops.checkpoint_on_ctrl_c(saver, sess, checkpoint_file,
-                                                  resume_command)):
+              training_stops.checkpoint_on_stop(saver, sess, checkpoint_file,
+                                                resume_command)):
             summary_writer.add_summary(summaries.hparams(FLAGS, MODEL, run_dir))
 
             # A resumed run starts mid-epoch, where the interrupted one stopped
@@ -194,7 +195,7 @@ def run_training(data, run_dir, resume_from=None):
                         summary_writer.add_summary(summary_str, step)
 
                     # Run the session to execute the optimizer and the cost,
-                    # with dropout on; a NaN or infinite cost (or Ctrl-C pressed
+                    # with dropout on; a NaN or infinite cost (or a stop signal
                     # meanwhile) stops the run here
                     feed_dict = {images_placeholder: minibatch_images,
                                  labels_placeholder: minibatch_labels,

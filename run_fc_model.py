@@ -157,14 +157,15 @@ def run_training(data, run_dir, resume_from=None):
         # Create summary-writers: one for the graph and the summaries, and one
         # each for the accuracy on the training and the validation set, in
         # sub-folders under one tag, so TensorBoard draws them in one chart.
-        # They are closed however the block ends; Ctrl-C in it lets the step in
-        # progress finish, then saves a checkpoint, prints the command that
-        # resumes, and exits with 130.
+        # They are closed however the block ends; Ctrl-C, SIGTERM or SIGHUP
+        # in it lets the step in progress finish, then saves a checkpoint,
+        # prints the command that resumes, and exits with 128 + the signal's
+        # number (130 for Ctrl-C).
         with (tf.summary.FileWriter(run_dir, sess.graph) as summary_writer,
               tf.summary.FileWriter(os.path.join(run_dir, 'train')) as train_writer,
               tf.summary.FileWriter(os.path.join(run_dir, 'validation')) as validation_writer,
-              training_stops.checkpoint_on_ctrl_c(saver, sess, checkpoint_file,
-                                                  resume_command)):
+              training_stops.checkpoint_on_stop(saver, sess, checkpoint_file,
+                                                resume_command)):
             summary_writer.add_summary(summaries.hparams(FLAGS, MODEL, run_dir))
 
             # Generate input data batches, from the step the run is at (0
@@ -203,7 +204,7 @@ def run_training(data, run_dir, resume_from=None):
                               f'validation accuracy {validation_accuracy:g}')
 
                 # Perform a single training step; a NaN or infinite loss (or
-                # Ctrl-C pressed meanwhile) stops the run here
+                # a stop signal meanwhile) stops the run here
                 _, loss_value = sess.run([train_step, loss], feed_dict=feed_dict)
                 training_stops.check_step(loss_value, step, run_dir)
 

@@ -4,6 +4,7 @@ import glob
 import os
 import re
 import shutil
+import time
 
 from script_runs import finished_run
 
@@ -73,3 +74,18 @@ def copy_of_old_run(tmp_path):
     train_dir = str(tmp_path / 'old-logs')
     folder = shutil.copytree(OLD_RUN, os.path.join(train_dir, os.path.basename(OLD_RUN)))
     return train_dir, folder
+
+
+def copies_older_by_name_newer_by_file_time(train_dir, older_run, newer_run):
+    """Copies two run folders into train_dir, the older by name given the newer file times.
+
+    Returns:
+        (older copy, newer copy).
+    """
+    older = shutil.copytree(older_run, os.path.join(train_dir, '20240101-120000_fc'))
+    newer = shutil.copytree(newer_run, os.path.join(train_dir, '20240101-120000-2_fc'))
+    later = time.time() + 3600
+    for parent, _, names in os.walk(older):
+        for name in names:
+            os.utime(os.path.join(parent, name), (later, later))
+    return older, newer

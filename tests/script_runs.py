@@ -3,6 +3,9 @@
 import contextlib
 import io
 import os
+import signal
+import subprocess
+import sys
 
 from tutorial_support import entry_point
 
@@ -48,3 +51,36 @@ def line_value(out, prefix):
     lines = [line for line in out.splitlines() if line.startswith(prefix)]
     assert len(lines) == 1, (prefix, lines)
     return lines[0][len(prefix):]
+
+
+def start_script(script, *args, **popen_args):
+    """Starts a script as a real process, its output unbuffered: the `subprocess.Popen`.
+
+    Ctrl-C is at its default in the child, as in a terminal, even when this test
+    run was started as a background job (which would hand it SIGINT ignored).
+    """
+    previous_handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(
+            [sys.executable, script, *args], cwd=PROJECT_DIR, text=True,
+            env=dict(os.environ, PYTHONUNBUFFERED='1'),
+            **{'stdout': subprocess.PIPE, 'stderr': subprocess.PIPE, **popen_args})
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
+
+
+def read_until(stream, prefix):
+    """Reads lines until one starts with `prefix`; returns the lines read (it last)."""
+    seen = []
+    for line in stream:
+        seen.append(line)
+        if line.startswith(prefix):
+            return seen
+    raise AssertionError(f'no line starting with {prefix!r} in:\n' + ''.join(seen))
+
+
+def kill_if_running(process):
+    """Ends a process a test started, if it still runs (a test that failed half-way)."""
+    if process.poll() is None:
+        process.kill()
+        process.wait()

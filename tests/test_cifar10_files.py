@@ -61,6 +61,12 @@ def _count_mismatch(path):
     _write(path, cifar_files.batch_bytes(pixels, labels[:-1]))
 
 
+def _labels_in_a_column(path):
+    pixels, labels = _pixels_and_labels()
+    _write(path, cifar_files.python3_pickle({'data': pixels,
+                                             'labels': [[label] for label in labels]}))
+
+
 def _ragged_data(path):
     pixels, labels = _pixels_and_labels()
     rows = [row.tolist() for row in pixels[:2]]  # plain ints, as a list in a pickle holds
@@ -83,6 +89,9 @@ DAMAGES = {
     'wrong-columns': (_wrong_columns, '3072'),
     'labels-out-of-range': (_bad_labels, '0-9'),
     'count-mismatch': (_count_mismatch, '99 labels'),
+    # one message, not "100 images but 100 labels"
+    'labels-wrong-shape': (_labels_in_a_column, 'has labels of shape (100, 1), expected a '
+                                                'list of 100 labels'),
     'ragged-data': (_ragged_data, 'not a regular table'),
 }
 

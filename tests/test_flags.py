@@ -5,10 +5,12 @@ nothing was fetched and no run folder was made.
 """
 
 import os
+import subprocess
+import sys
 
 import pytest
-from run_folders import run_folders
-from script_runs import assert_user_error
+from run_folders import checkpoint_steps, run_folders
+from script_runs import PROJECT_DIR, assert_user_error
 
 import restore_model
 import run_cnn_model
@@ -25,6 +27,10 @@ import softmax
     (run_fc_model, ['--learning_rate', 'nan'], '--learning_rate is nan; it must be a finite'),
     (run_fc_model, ['--learning_rate', '1e-300'], '--learning_rate is 1e-300; that is 0 as'),
     (softmax, ['--learning_rate', '1e-46'], 'use at least 1e-38'),
+    # finite as a 64-bit float, infinite as the graph's 32-bit one
+    (run_fc_model, ['--learning_rate', '1e39'], '--learning_rate is 1e+39; that is infinite'),
+    (run_cnn_model, ['--learning_rate', '4e38'], 'use at most 3.4e38'),
+    (softmax, ['--learning_rate', '1e39'], 'infinite as the 32-bit float'),
     (run_fc_model, ['--reg_constant', '-0.5'], '--reg_constant is -0.5; it must be 0 or more'),
     (run_cnn_model, ['--epochs', '0'], '--epochs is 0; it must be greater than 0'),
     (run_cnn_model, ['--dropout_rate', '1'],
@@ -84,3 +90,40 @@ def test_train_dir_with_pattern_characters_is_refused(run, no_data, tmp_path):
     assert not os.path.exists(train_dir)
     code, out, err = run(restore_model, '--train_dir', train_dir)
     assert_user_error(code, err, f'--train_dir {train_dir} contains [ ]')
+
+
+@pytest.mark.parametrize('flag', ['--train_dir', '--data_dir'])
+def test_path_that_is_not_utf8_is_refused_before_anything_is_written(run, no_data, tmp_path,
+                                                                      flag):
+    """A folder name with the byte 0xff (another encoding) reaches Python as a surrogate,
+    which TensorFlow cannot encode: a message, no traceback, no half-made folder."""
+    odd = os.fsdecode(os.fsencode(str(tmp_path)) + b'/caf\xe9-\xff')
+    args = {'--train_dir': str(tmp_path / 'logs'), '--data_dir': no_data, flag: odd}
+    code, out, err = run(run_fc_model, *[part for pair in args.items() for part in pair])
+    assert_user_error(code, err, f'{flag} {tmp_path}/caf\\xe9-\\xff is not valid UTF-8')
+    assert 'Step' not in out
+    assert os.listdir(tmp_path) == []  # neither folder, nor the data fetched
+
+
+def test_a_seven_bit_locale(cifar_dir, tmp_path):
+    """LC_ALL=C without Python's UTF-8 coercion: a plain run works; a name with an accent,
+    which Python and TensorFlow would write as two different folders, is refused."""
+    env = dict(os.environ, LC_ALL='C', LANG='C', PYTHONCOERCECLOCALE='0', PYTHONUTF8='0')
+
+    def run_in_c_locale(train_dir):
+        return subprocess.run(
+            [sys.executable, 'run_fc_model.py', '--data_dir', cifar_dir, '--train_dir',
+             train_dir, '--max_steps', '10', '--batch_size', '50'], cwd=PROJECT_DIR, env=env,
+            capture_output=True, timeout=300)
+
+    accented = os.path.join(str(tmp_path), 'caf\u00e9')
+    result = run_in_c_locale(accented)
+    err = result.stderr.decode('ascii')
+    assert_user_error(result.returncode, err, '--train_dir', 'is UTF-8, but Python runs here in '
+                      'a locale whose encoding', 'LC_ALL=C.UTF-8')
+    assert os.listdir(tmp_path) == []
+    plain = str(tmp_path / 'logs')
+    result = run_in_c_locale(plain)
+    assert result.returncode == 0, result.stderr
+    assert b'Test accuracy' in result.stdout
+    assert checkpoint_steps(run_folders(plain)[0]) == [10]

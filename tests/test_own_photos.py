@@ -102,6 +102,47 @@ def test_restore_image_that_cannot_be_read(run, short_fc_run, tmp_path, kind, ph
         assert path.read_text() == 'a shopping list, not a photo\n'
 
 
+def png_claiming_more_rows(width, height, rows_held):
+    """A well-formed PNG whose one data stream ends properly after `rows_held` rows of `height`.
+
+    Pillow decodes it without complaint, the missing rows black.
+    """
+    def chunk(kind, data):
+        return (struct.pack('>I', len(data)) + kind + data
+                + struct.pack('>I', zlib.crc32(kind + data)))
+    header = struct.pack('>IIBBBBB', width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    rows = np.random.default_rng(3).integers(0, 256, (rows_held, width * 3), dtype=np.uint8)
+    data = b''.join(b'\x00' + row.tobytes() for row in rows)  # filter 0 a row
+    return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', header) + chunk(b'IDAT', zlib.compress(data))
+            + chunk(b'IEND', b''))
+
+
+@pytest.mark.parametrize('kind', ['png-claiming-more-rows', 'png-cut-short', 'jpeg-cut-short',
+                                  'jpeg-claiming-more-pixels'])
+def test_damaged_image_is_refused_never_classified(run, short_fc_run, tmp_path, kind):
+    """A file whose header claims more pixels than it holds: a message naming it, no guesses."""
+    rng = np.random.default_rng(5)
+    pixels = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    path = tmp_path / ('photo.jpg' if kind.startswith('jpeg') else 'photo.png')
+    if kind == 'png-claiming-more-rows':
+        path.write_bytes(png_claiming_more_rows(160, 120, 40))
+        phrase = 'its header says 160 x 120 pixels, but its image data holds only 33%'
+    elif kind == 'jpeg-claiming-more-pixels':  # its size patched, its data ended properly
+        Image.fromarray(pixels).save(path, format='JPEG')
+        whole = path.read_bytes()
+        size_at = whole.index(b'\xff\xc0') + 5  # the frame header: precision, height, width
+        path.write_bytes(whole[:size_at] + struct.pack('>HH', 8000, 8000) + whole[size_at + 4:])
+        phrase = 'its header says 8000 x 8000 pixels, but its image data could hold at most'
+    else:
+        Image.fromarray(pixels).save(path, format='JPEG' if kind.startswith('jpeg') else 'PNG')
+        whole = path.read_bytes()
+        path.write_bytes(whole[:len(whole) // 2])
+        phrase = 'cut short'
+    code, out, err = run(restore_model, '--train_dir', short_fc_run[0], '--image', str(path))
+    assert_user_error(code, err, str(path), phrase, 'damaged')
+    assert str(path) + ':' not in out
+
+
 @pytest.mark.parametrize('damage', ['not-numpy', 'empty', 'huge-shape', 'pickled'])
 def test_restore_with_a_damaged_mean_image(run, fc_run_to_edit, tmp_path, damage):
     """--image with a run whose mean_image.npy is damaged or hostile: named, nothing run."""

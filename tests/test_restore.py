@@ -11,7 +11,12 @@ import shutil
 
 import cifar_files
 import pytest
-from run_folders import copy_of_old_run, files_of, run_folders
+from run_folders import (
+    copies_older_by_name_newer_by_file_time,
+    copy_of_old_run,
+    files_of,
+    run_folders,
+)
 from script_runs import assert_user_error, line_value, run_in_new_folder
 
 import restore_model
@@ -75,6 +80,20 @@ def test_a_run_of_the_previous_version_restores(run, cifar_dir, tmp_path):
     assert code == 0, err
     assert 'Current step: 30' in out.splitlines()
     assert 'Test accuracy 0.16' in out.splitlines()
+
+
+def test_newest_run_is_the_one_its_name_says(run, fc_run, short_fc_run, cifar_dir, tmp_path):
+    """Copies whose file times say the opposite of their names: the name wins.
+
+    A copy of a run folder has new file times, so file times would make an old
+    run the newest; the folder's name records when the run started.
+    """
+    (old_run,) = run_folders(fc_run[0])  # 1100 steps
+    train_dir = str(tmp_path / 'copies')
+    copies_older_by_name_newer_by_file_time(train_dir, old_run, short_fc_run[1])
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
+    assert code == 0, err
+    assert 'Current step: 100' in out.splitlines()
 
 
 def test_restore_without_checkpoint(run, cifar_dir, tmp_path):

@@ -1,109 +1,30 @@
-"""--resume and Ctrl-C: a run continued is the run that was never stopped.
+"""--resume: a run continued is the run that was never stopped.
 
 The resumed run prints the same lines and ends with the very same weights as
-one in one go; Ctrl-C saves a checkpoint and says how to continue; runs of the
-earlier layout and of the previous version of the code continue too.
+one in one go, after Ctrl-C too (the signals themselves: test_signals.py);
+runs of the earlier layout and of the previous version of the code continue too.
 """
 
-import glob
 import os
 import re
-import signal
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
-from run_folders import checkpoint_path, checkpoint_steps, copy_of_old_run, files_of, run_folders
-from script_runs import PROJECT_DIR, assert_user_error, finished_run, run_in_new_folder
+from run_folders import (
+    checkpoint_path,
+    checkpoint_steps,
+    copies_older_by_name_newer_by_file_time,
+    copy_of_old_run,
+    files_of,
+    run_folders,
+)
+from script_runs import assert_user_error, finished_run, run_in_new_folder
 
 import restore_model
 import run_cnn_model
 import run_fc_model
 from tutorial_support import run_lock, training_stops
-
-
-def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(cifar_dir, tmp_path, run):
-    """SIGINT to a real run: exit 130, a checkpoint, and the --resume command on stderr."""
-    train_dir = str(tmp_path / 'logs')
-    # A test run started as a background job inherits SIGINT ignored, and so would the
-    # script; a terminal's Ctrl-C meets a process whose SIGINT is at its default. A
-    # handler here (reset to the default when the child starts) gives it that.
-    previous_handler = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        process = subprocess.Popen(
-            [sys.executable, 'run_fc_model.py', '--data_dir', cifar_dir,
-             '--train_dir', train_dir, '--seed', '3', '--max_steps', '200000',
-             '--batch_size', '50'],
-            cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=dict(os.environ, PYTHONUNBUFFERED='1'))
-    finally:
-        signal.signal(signal.SIGINT, previous_handler)
-    try:
-        seen = []
-        for line in process.stdout:
-            seen.append(line)
-            if line.startswith('Step 100,'):
-                break
-        assert seen and seen[-1].startswith('Step 100,'), ''.join(seen)
-        process.send_signal(signal.SIGINT)
-        rest, err = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == 130, err
-    assert 'Traceback' not in err
-    match = re.search(r'Saved checkpoint (\S+model\.ckpt-(\d+))\.', err)
-    assert match, err
-    checkpoint, step = match.group(1), int(match.group(2))
-    assert step >= 100
-    assert os.path.isfile(checkpoint + '.index')
-    assert glob.glob(checkpoint + '.data-*')
-    assert f'--train_dir {train_dir}' in err and '--resume' in err
-    assert 'python run_fc_model.py' in err
-    assert 'Total time' not in rest
-    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
-    assert code == 0, err
-    assert f'Current step: {step}' in out.splitlines()
-
-
-def test_ctrl_c_inside_sess_run_lets_the_step_finish(run, cifar_dir, tmp_path, monkeypatch):
-    """Ctrl-C as the 30th training step's sess.run begins: that step finishes, then the save.
-
-    Python's own Ctrl-C raises KeyboardInterrupt wherever the program is; inside
-    TensorFlow's sess.run that can leave a lock taken, and the checkpoint's save
-    then waits for ever. The run notes the Ctrl-C instead and stops after the
-    step: the checkpoint holds 30 steps, not 29, and Ctrl-C works as before
-    once the run is over.
-    """
-    real_run = tf.Session.run
-    train_steps = []
-
-    def run_pressing_ctrl_c(self, fetches, *args, **kwargs):
-        if isinstance(fetches, list) and isinstance(fetches[0], tf.Operation):  # a train step
-            train_steps.append(len(train_steps))
-            if len(train_steps) == 30:
-                signal.raise_signal(signal.SIGINT)  # what Ctrl-C sends
-        return real_run(self, fetches, *args, **kwargs)
-
-    monkeypatch.setattr(tf.Session, 'run', run_pressing_ctrl_c)
-    # Ctrl-C at its default, as in a terminal, whatever this test run inherited
-    previous_handler = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        train_dir = str(tmp_path / 'logs')
-        code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
-                             '--seed', '4', '--max_steps', '200', '--batch_size', '50')
-        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    finally:
-        signal.signal(signal.SIGINT, previous_handler)
-    assert code == 130, err
-    assert 'Training interrupted at step 30.' in err and 'Traceback' not in err
-    (folder,) = run_folders(train_dir)
-    assert checkpoint_steps(folder) == [30]
-    assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
-
 
 SLOW_RUN = ['--seed', '3', '--batch_size', '50', '--learning_rate', '0.00001']
 
@@ -238,6 +159,20 @@ def test_interrupted_run_resumes_to_its_own_max_steps(run, cifar_dir, tmp_path, 
     assert code == 0, err
     assert 'max_steps = 200' in out.splitlines()
     assert checkpoint_steps(folder) == [120, 200]
+
+
+def test_resume_takes_the_newest_run_by_its_name(run, fc_run, short_fc_run, cifar_dir,
+                                                 tmp_path):
+    """Copies whose file times say the opposite of their names: --resume continues the run
+    the name calls newest (its checkpoint of step 100), not the one copied last."""
+    (old_run,) = run_folders(fc_run[0])  # 1100 steps
+    train_dir = str(tmp_path / 'copies')
+    _, newer = copies_older_by_name_newer_by_file_time(train_dir, old_run, short_fc_run[1])
+    code, out, err = run(run_fc_model, '--train_dir', train_dir, '--data_dir', cifar_dir,
+                         '--resume', '--max_steps', '150')
+    assert code == 0, err
+    assert f'Resuming from {checkpoint_path(newer, 100)}' in out.splitlines()
+    assert checkpoint_steps(newer) == [100, 150]
 
 
 def test_fc_and_cnn_runs_in_one_train_dir(run, cifar_dir, fc_run_to_edit):

@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
 import cifar_files
 import pytest
@@ -172,7 +171,6 @@ def test_resume_refuses_to_continue_an_older_run_than_the_newest(run, cifar_dir,
                                                                  tmp_path):
     """The newest run died before its first checkpoint: --resume says so, not an older run."""
     train_dir, _ = fc_run_to_edit
-    time.sleep(0.05)  # file times must tell the two runs apart
     code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
                        '--learning_rate', '1e30', '--batch_size', '50')
     assert code == 1 and 'No checkpoint had been saved' in err

@@ -8,6 +8,7 @@ import errno
 import glob
 import os
 import re
+import resource
 import subprocess
 import sys
 import threading
@@ -128,7 +129,8 @@ class DiskFillsEventsWriter:
 
 
 def test_disk_full_while_writing_summaries(run, cifar_dir, tmp_path, monkeypatch, capfd):
-    """The summary writer's thread fails: one message naming the file, no thread traceback."""
+    """The summary writer's thread fails: a note naming the file when it does, no thread
+    traceback; the run stops with a checkpoint of the step it is at and says so."""
     monkeypatch.setattr(event_file_writer, '_pywrap_events_writer',
                         types.SimpleNamespace(EventsWriter=DiskFillsEventsWriter))
     # pytest puts its own hook in place for each test; a script has the suite's
@@ -136,14 +138,78 @@ def test_disk_full_while_writing_summaries(run, cifar_dir, tmp_path, monkeypatch
     train_dir = str(tmp_path / 'logs')
     code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
                          '--max_steps', '300', '--batch_size', '50', '--seed', '1')
-    assert_user_error(code, err, 'No space left on device', 'events.out.tfevents',
-                      'checkpoints saved before are intact')
-    assert err.strip().count('\n') == 0  # one paragraph
+    (folder,) = run_folders(train_dir)
+    assert_user_error(code, err, 'Training stopped at step 300: Cannot write',
+                      'events.out.tfevents', 'No space left on device',
+                      f'Saved checkpoint {os.path.join(folder, "checkpoints", "model.ckpt-300")}',
+                      '--resume')
+    note, error = err.strip().split('\n\n')  # the note when it failed, then one paragraph
+    assert note.startswith('Note: TensorBoard summaries could not be written (Cannot write ')
+    assert error.startswith('Error: ') and '\n' not in error
     printed_elsewhere = capfd.readouterr()
     assert 'Exception in thread' not in printed_elsewhere.err + err
     assert 'writer thread error' not in printed_elsewhere.err + err
-    (folder,) = run_folders(train_dir)
     assert checkpoint_steps(folder) == [300]
+    assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
+
+
+def run_under_a_file_size_limit(limit, *args):
+    """run_fc_model.py in a real process whose files may not grow beyond `limit` bytes."""
+    def limit_file_sizes():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run([sys.executable, 'run_fc_model.py', *args], cwd=PROJECT_DIR,
+                          capture_output=True, text=True, timeout=300,
+                          preexec_fn=limit_file_sizes)
+
+
+def test_file_size_limit_with_no_checkpoint_yet(cifar_dir, tmp_path):
+    """A real file-size limit (`ulimit -f`, EFBIG) on the first save: the file named, and
+    no claim of earlier checkpoints, for there are none."""
+    train_dir = str(tmp_path / 'logs')
+    result = run_under_a_file_size_limit(200_000, '--data_dir', cifar_dir, '--train_dir',
+                                         train_dir, '--max_steps', '100', '--batch_size', '50')
+    err = result.stderr
+    assert_user_error(result.returncode, err, 'Could not save a checkpoint',
+                      'model.ckpt-100.data-00000-of-00001', 'File too large',
+                      'No checkpoint of this run had been saved', 'ulimit -f')
+    assert 'intact' not in err and '--resume' not in err
+    (folder,) = run_folders(train_dir)
+    assert checkpoint_steps(folder) == []
+    assert os.listdir(os.path.join(folder, 'checkpoints')) == []  # no temporary files left
+    assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
+
+
+def test_file_size_limit_below_the_mean_image(cifar_dir, tmp_path):
+    """A limit below the run folder's first file (mean_image.npy, 12 KB): NumPy's short
+    write ("3072 requested and 3040 written", no errno) once ended in a traceback."""
+    train_dir = str(tmp_path / 'logs')
+    result = run_under_a_file_size_limit(12_000, '--data_dir', cifar_dir, '--train_dir',
+                                         train_dir, '--max_steps', '10', '--batch_size', '50')
+    assert_user_error(result.returncode, result.stderr, 'mean_image.npy: File too large',
+                      'ulimit -f')
+    assert run_folders(train_dir) == []  # no half-made run folder
+
+
+def test_file_size_limit_reached_by_the_summaries_mid_run(cifar_dir, tmp_path):
+    """The events file reaches a real file-size limit long before the end: the run says so
+    within 100 steps, naming the file, and stops with a checkpoint of that step (TensorFlow
+    itself would find out only when it next flushed, at the end of this run)."""
+    train_dir = str(tmp_path / 'logs')
+    result = run_under_a_file_size_limit(
+        70_000, '--data_dir', cifar_dir, '--train_dir', train_dir, '--max_steps', '3000',
+        '--batch_size', '50', '--hidden1', '2')  # its checkpoints fit: 25 KB and 36 KB
+    err = result.stderr
+    (folder,) = run_folders(train_dir)
+    match = re.search(r'Training stopped at step (\d+): Cannot write (\S+): File too large\. '
+                      r'Saved checkpoint (\S+):', err)
+    assert match, err
+    step = int(match.group(1))
+    assert step < 1000 and 'Step 1000' not in result.stdout
+    assert os.path.basename(match.group(2)).startswith('events.out.tfevents')
+    assert match.group(3) == os.path.join(folder, 'checkpoints', f'model.ckpt-{step}')
+    assert result.returncode == 1 and 'Traceback' not in err
+    assert checkpoint_steps(folder) == [step]
     assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
 
 

@@ -17,6 +17,8 @@ Running a script:
     quiet_tensorflow   TensorFlow's start-up notes kept off the terminal
     errors             the errors a user can fix, and the full-disk table
     entry_point        run_main: one paragraph and an exit code per error
+    stop_signals       Ctrl-C, SIGTERM, SIGHUP: noted, acted on, exit 128 + n
+    output_streams     closed, broken or full stdout/stderr never stop a run
     cli                the flags: defining, parsing, checking, printing
 
 A training run:
@@ -24,7 +26,7 @@ A training run:
     run_lock           the lock that keeps two processes out of one run
     resume             what --resume continues, and with which settings
     checkpoints        finding checkpoints, restoring them with checks
-    training_stops     a diverging loss, Ctrl-C and a failed save
+    training_stops     a diverging loss, a stop signal and a failed save
     prefetch           gathering the next batch while a step trains
     batch_eval         do_eval: accuracy over a set, 1,000 images at a time (and for TF2)
     progress           the progress bar on a terminal

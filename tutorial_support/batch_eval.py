@@ -37,7 +37,7 @@ def do_eval(sess, accuracy, predictions, images_placeholder, labels_placeholder,
     images, labels = data_set
     right_answers, predicted = 0, []
     for start in range(0, len(images), batch_size):
-        training_stops.stop_if_ctrl_c()  # Ctrl-C while training: stop between batches
+        training_stops.stop_if_signalled()  # a stop signal while training: stop between batches
         feed_dict = {images_placeholder: images[start:start + batch_size],
                      labels_placeholder: labels[start:start + batch_size]}
         batch_accuracy, batch_predicted = sess.run([accuracy, predictions],

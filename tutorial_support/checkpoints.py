@@ -7,7 +7,9 @@ run folder itself, and are found there too.
 """
 
 import contextlib
+import glob
 import os
+import re
 import sys
 
 from tutorial_support.quiet_tensorflow import tf
@@ -18,6 +20,11 @@ from tutorial_support.errors import UserError
 
 def latest_checkpoint(train_dir, model=None):
     """Finds the newest checkpoint in `train_dir` or in its run folders.
+
+    Newest by what the folders record, not by file times (which a copy
+    changes): the run started last, by its folder's name (see
+    `run_dirs.recorded_start`; a folder whose name records no start counts
+    as older than any that does), and in it the checkpoint of the highest step.
 
     Args:
         train_dir: the folder to look in.
@@ -38,8 +45,25 @@ def latest_checkpoint(train_dir, model=None):
             if path is None or not os.path.exists(path + '.index'):
                 continue
             if model is None or model_of_checkpoint(path) == model:
-                found.append((os.path.getmtime(path + '.index'), path))
+                found.append((recency(path), path))
     return max(found)[1] if found else None
+
+
+def recency(checkpoint):
+    """What orders checkpoints from oldest to newest: its run's recorded start, then its step."""
+    start = run_dirs.recorded_start(run_dirs.run_dir_of(checkpoint))
+    step = re.search(r'-(\d+)$', checkpoint)
+    return (start is not None, start or ('', 0, 0), int(step.group(1)) if step else 0)
+
+
+def is_complete(checkpoint):
+    """Whether a checkpoint's files are all on disk: its .index and every .data-*-of-N shard."""
+    index = checkpoint + '.index'
+    shards = glob.glob(glob.escape(checkpoint) + '.data-*-of-*')
+    if not os.path.isfile(index) or not shards:
+        return False
+    expected = shards[0].rsplit('-of-', 1)[1]
+    return expected.isdigit() and len(shards) == int(expected)
 
 
 def checkpoint_in(folder):

@@ -104,8 +104,11 @@ def read_batch(path):
              '(one 32x32x3 image a row)')
     if pixels.dtype != np.uint8:
         fail(f'has image data of type {pixels.dtype}, expected uint8 pixels')
-    if labels.ndim != 1 or len(labels) != len(pixels):
-        fail(f'has {len(pixels)} images but {labels.size} labels')
+    if labels.ndim != 1:
+        fail(f'has labels of shape {labels.shape}, expected a list of {len(pixels)} labels, '
+             'one a row of image data')
+    if len(labels) != len(pixels):
+        fail(f'has {len(pixels)} images but {len(labels)} labels')
     if not np.issubdtype(labels.dtype, np.integer):
         fail(f'has labels of type {labels.dtype}, expected integers 0-9')
     out_of_range = labels[(labels < 0) | (labels >= NUM_CLASSES)]

@@ -120,10 +120,15 @@ def check_flags(flag_values, positive=(), non_negative=(), rates=(), at_most=Non
     """
     problems = []
     for name, value in sorted(script_flags(flag_values).items()):
+        if isinstance(value, str) and path_encoding_problem(value):
+            problems.append(f'--{name} {printable(value)} {path_encoding_problem(value)}')
         if value is None or isinstance(value, (bool, str)):
             continue
         if isinstance(value, float) and not math.isfinite(value):
             problems.append(f'--{name} is {value}; it must be a finite number')
+        elif isinstance(value, float) and not math.isfinite(as_float32(value)):
+            problems.append(f'--{name} is {value}; that is infinite as the 32-bit float '
+                            'TensorFlow computes with: use at most 3.4e38')
         elif name in positive and value <= 0:
             problems.append(f'--{name} is {value}; it must be greater than 0')
         elif name in positive and isinstance(value, float) and np.float32(value) == 0:
@@ -140,6 +145,49 @@ def check_flags(flag_values, positive=(), non_negative=(), rates=(), at_most=Non
     for name in writable:
         if flag_values[name].value is not None:
             check_writable(flag_values[name].value, f'--{name}')
+
+
+def as_float32(value):
+    """`value` as the 32-bit float the graph holds it in (inf beyond about 3.4e38)."""
+    with np.errstate(over='ignore'):
+        return float(np.float32(value))
+
+
+def path_encoding_problem(text):
+    """Why TensorFlow and Python would not find the same file under this name, or None.
+
+    Python turns a name into the bytes on disk with the locale's encoding
+    (`os.fsencode`); TensorFlow always with UTF-8. A name in another
+    encoding arrives with its bytes smuggled in as surrogates (`\udcff` for
+    the byte 0xff), which UTF-8 cannot encode; under a locale that is not
+    UTF-8, even a UTF-8 name gives TensorFlow other bytes than Python.
+    """
+    try:
+        on_disk = os.fsencode(text)
+    except UnicodeEncodeError:
+        on_disk = None
+    try:
+        if on_disk is not None and on_disk == text.encode('utf-8'):
+            return None
+    except UnicodeEncodeError:
+        pass
+    try:
+        (on_disk or b'\xff').decode('utf-8')
+    except UnicodeDecodeError:
+        return ('is not valid UTF-8 text (a name made with another encoding): TensorFlow '
+                'cannot use such a path. Choose or rename a folder whose name is plain text')
+    return (f'is UTF-8, but Python runs here in a locale whose encoding '
+            f'({sys.getfilesystemencoding()}) cannot hold it, so TensorFlow and Python would '
+            'use two different folders. Run with a UTF-8 locale (for example LC_ALL=C.UTF-8, '
+            'or PYTHONUTF8=1), or choose a folder whose name is plain ASCII')
+
+
+def printable(text):
+    """A name for a message, its bytes on disk read as UTF-8 (others shown as \xff)."""
+    try:
+        return os.fsencode(text).decode('utf-8', 'backslashreplace')
+    except UnicodeEncodeError:
+        return text.encode('utf-8', 'backslashreplace').decode('ascii')
 
 
 def is_value_of_flag(flag, value):

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 from tensorboard.plugins import projector as tensorboard_projector
 
-from tutorial_support import pictures
+from tutorial_support import errors, pictures
 from tutorial_support.cifar10_files import IMAGE_SIZE
 
 PROJECTOR_FOLDER = 'projector'
@@ -35,15 +35,20 @@ def write_projector(run_dir, features, data, predicted, name):
     count = len(features)
     folder = os.path.join(run_dir, PROJECTOR_FOLDER)
     os.makedirs(folder, exist_ok=True)
-    np.savetxt(os.path.join(folder, 'features.tsv'), features, fmt='%.4g', delimiter='\t')
+    features_path = os.path.join(folder, 'features.tsv')
+    with errors.writing(features_path):  # a full disk: the message names the file
+        np.savetxt(features_path, features, fmt='%.4g', delimiter='\t')
     labels, classes = data['labels_test'][:count], data['classes']
-    with open(os.path.join(folder, 'metadata.tsv'), 'w') as f:
+    metadata_path = os.path.join(folder, 'metadata.tsv')
+    with errors.writing(metadata_path), open(metadata_path, 'w') as f:
         f.write('class\tpredicted\tright\n')
         for label, guess in zip(labels, predicted[:count], strict=True):
             f.write(f'{classes[label]}\t{classes[guess]}\t{"yes" if label == guess else "no"}\n')
     sprite = tile_thumbnails(pictures.to_uint8_images(data['images_test'][:count],
                                                       data['mean_image']))
-    sprite.save(os.path.join(folder, 'sprite.png'))
+    sprite_path = os.path.join(folder, 'sprite.png')
+    with errors.writing(sprite_path):
+        sprite.save(sprite_path)
 
     config = tensorboard_projector.ProjectorConfig()
     embedding = config.embeddings.add()
@@ -52,7 +57,8 @@ def write_projector(run_dir, features, data, predicted, name):
     embedding.metadata_path = f'{PROJECTOR_FOLDER}/metadata.tsv'
     embedding.sprite.image_path = f'{PROJECTOR_FOLDER}/sprite.png'
     embedding.sprite.single_image_dim.extend([IMAGE_SIZE, IMAGE_SIZE])
-    tensorboard_projector.visualize_embeddings(run_dir, config)
+    with errors.writing(os.path.join(run_dir, 'projector_config.pbtxt')):
+        tensorboard_projector.visualize_embeddings(run_dir, config)
 
 
 def tile_thumbnails(pixels):

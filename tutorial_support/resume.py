@@ -7,6 +7,7 @@ the same test accuracy at the end as a run that was never interrupted.
 """
 
 import os
+import shlex
 
 from tutorial_support import checkpoints, cli, run_dirs, run_lock
 from tutorial_support.errors import UserError
@@ -43,8 +44,7 @@ def run_to_continue(flag_values, model, flag_rules):
                         f'{run_dirs.MODEL_NAMES[model]} to resume from. Start a new run without '
                         '--resume.')
     run_dir = run_dirs.run_dir_of(checkpoint)
-    newer = newer_runs_without_checkpoint(train_dir, model,
-                                          os.path.getmtime(checkpoint + '.index'))
+    newer = newer_runs_without_checkpoint(train_dir, model, run_dirs.recorded_start(run_dir))
     if newer:
         raise UserError(
             f'--resume: the newest run of {run_dirs.MODEL_NAMES[model]} in {train_dir}, '
@@ -96,25 +96,35 @@ def adopt_settings(flag_values, run_dir, flag_rules):
 
 
 def newer_runs_without_checkpoint(train_dir, model, since):
-    """The run folders of `model` started after `since` that hold no checkpoint, oldest first."""
+    """The run folders of `model` that hold no checkpoint, started after `since`, oldest first.
+
+    When a run started is what its folder's name records (`run_dirs.recorded_start`),
+    not a file time, which a copy of the folder changes.
+    """
     found = []
     for name in sorted(os.listdir(train_dir)):
         folder = os.path.join(train_dir, name)
-        params = os.path.join(folder, run_dirs.PARAMS_FILE)
+        start = run_dirs.recorded_start(folder)
+        if start is None or (since is not None and start <= since):
+            continue
         try:
-            if (os.path.getmtime(params) <= since
+            if (not os.path.isfile(os.path.join(folder, run_dirs.PARAMS_FILE))
                     or run_dirs.load_run_params(folder).get('model') != model
                     or checkpoints.latest_checkpoint(folder) is not None):
                 continue
         except (OSError, ValueError, UserError):
             continue  # not a run folder, or one this check cannot read
-        found.append((os.path.getmtime(params), folder))
+        found.append((start, folder))
     return [folder for _, folder in sorted(found)]
 
 
 def resume_command(script, flag_values):
-    """The command line that continues this run after an interruption."""
-    command = f'python {script} --train_dir {flag_values.train_dir}'
+    """The command line that continues this run after an interruption.
+
+    Each path is quoted for a POSIX shell, so that the command works pasted
+    into one whatever the path holds (spaces, quotes, `$`, a newline).
+    """
+    command = f'python {script} --train_dir {shlex.quote(flag_values.train_dir)}'
     if flag_values.data_dir:
-        command += f' --data_dir {flag_values.data_dir}'
+        command += f' --data_dir {shlex.quote(flag_values.data_dir)}'
     return command + ' --resume'

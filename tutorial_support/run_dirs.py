@@ -13,12 +13,13 @@ checked, and the files the suite rewrites are never written through a link.
 import contextlib
 import json
 import os
+import re
 import shutil
 import time
 
 import numpy as np
 
-from tutorial_support import cifar10_download, cli
+from tutorial_support import cifar10_download, cli, errors
 from tutorial_support.errors import UserError
 
 PARAMS_FILE = 'params.json'
@@ -27,6 +28,9 @@ MEAN_IMAGE_FILE = 'mean_image.npy'
 # TensorBoard's Projector, which looks for checkpoints where the summaries are,
 # shows the embedding each run writes for it and not the raw weight matrices.
 CHECKPOINT_FOLDER = 'checkpoints'
+# A run folder's name starts with when the run started: YYYYmmdd-HHMMSS, then
+# -2, -3 ... for runs started in the same second, in the order they started.
+RUN_START = re.compile(r'(\d{8}-\d{6})(?:-(\d+))?(?:_|$)')
 MODEL_NAMES = {'fc': 'the two-layer network', 'cnn': 'the convolutional network'}
 # The settings of params.json that restore_model.py uses as they are, and what
 # each must be (resume.adopt_settings checks every setting against its flag).
@@ -35,6 +39,7 @@ RECORDED_SETTINGS = {
     'data_dir': lambda value: isinstance(value, str),
     'validation_size': lambda value: type(value) is int and value >= 0,
     'train_images': lambda value: type(value) is int and value >= 0,
+    'started': lambda value: type(value) in (int, float) and 0 <= value < 1e12,
 }
 
 
@@ -71,12 +76,19 @@ def prepare_run_dir(flag_values, model, data, resumed_dir=None):
                 f'The run in {resumed_dir} was trained on {trained_on:,} images, but '
                 f'{params["data_dir"]} gives {params["train_images"]:,}. Resume it with the '
                 'same --data_dir and --validation_size.')
+        started = load_run_params(resumed_dir).get('started')
+        if started is not None:  # when the run first started, kept
+            params_text = json.dumps(dict(params, started=started), indent=2, sort_keys=True)
         write_atomically(os.path.join(resumed_dir, PARAMS_FILE), params_text)
         os.makedirs(os.path.join(resumed_dir, CHECKPOINT_FOLDER), exist_ok=True)  # older runs
         return resumed_dir
     run_dir = make_run_dir(flag_values.train_dir, run_name(flag_values, model))
+    # When the run started, to the microsecond: orders runs started in one second
+    params_text = json.dumps(dict(params, started=time.time()), indent=2, sort_keys=True)
     try:
-        np.save(os.path.join(run_dir, MEAN_IMAGE_FILE), data['mean_image'])
+        mean_path = os.path.join(run_dir, MEAN_IMAGE_FILE)
+        with errors.writing(mean_path):  # a full disk: the message names the file
+            np.save(mean_path, data['mean_image'])
         write_atomically(os.path.join(run_dir, PARAMS_FILE), params_text)
         os.makedirs(os.path.join(run_dir, CHECKPOINT_FOLDER))
     except (OSError, UserError):
@@ -119,6 +131,27 @@ def make_run_dir(train_dir, name=''):
         except OSError as error:
             raise UserError(f'Cannot create a run folder in {train_dir}: '
                             f'{error.strerror or error}.') from None
+
+
+def recorded_start(folder):
+    """When a run started, as its folder records it: ('YYYYmmdd-HHMMSS', n, seconds), or None.
+
+    The folder's name, then the `started` time of its params.json (for runs
+    started in the same second), not a file time, say which run is newer:
+    copying a folder changes its files' times, never what it records.
+    """
+    match = RUN_START.match(os.path.basename(os.path.normpath(folder)))
+    if not match:
+        return None
+    try:
+        time.strptime(match.group(1), '%Y%m%d-%H%M%S')
+    except ValueError:
+        return None
+    try:
+        started = load_run_params(folder).get('started', 0)
+    except UserError:
+        started = 0  # a damaged params.json: the name still tells
+    return match.group(1), int(match.group(2) or 1), started
 
 
 def write_atomically(path, text):

@@ -1,0 +1,226 @@
+"""Signals that end a run: Ctrl-C (SIGINT), SIGTERM (timeout, kill, docker stop), SIGHUP.
+
+Each is sent for real. A run ends the same way whichever it was: the step in
+progress finishes, a checkpoint of it is saved, the message names the signal
+and the checkpoint and gives a command that resumes (one a shell takes
+whatever the path holds), the lock is released, and the exit code is 128 +
+the signal's number. Whatever a message says was saved is checked on disk.
+"""
+
+import os
+import re
+import shlex
+import signal
+import time
+
+import pytest
+import tensorflow.compat.v1 as tf
+from run_folders import checkpoint_path, checkpoint_steps, run_folders
+from script_runs import kill_if_running, read_until, start_script
+
+import restore_model
+import run_fc_model
+import softmax
+from tutorial_support import checkpoints, run_lock
+
+# A folder name a shell would split, quote or expand, were it pasted unquoted
+ODD_NAME = "logs with 'quotes' $HOME"
+
+
+def saved_checkpoint(err):
+    """The checkpoint a stop message says was saved, and its step."""
+    match = re.search(r'Saved checkpoint (.+model\.ckpt-(\d+))\. ', err)
+    assert match, err
+    return match.group(1), int(match.group(2))
+
+
+def resume_arguments(err):
+    """The resume command of a stop message, split as a POSIX shell splits it."""
+    match = re.search(r'To continue where it stopped, run: (.*?)(?: \(A further|$)', err,
+                      re.DOTALL)
+    assert match, err
+    return shlex.split(match.group(1).strip())
+
+
+@pytest.mark.parametrize('signal_number, name', [
+    (signal.SIGINT, 'Ctrl-C (SIGINT)'), (signal.SIGTERM, 'SIGTERM'), (signal.SIGHUP, 'SIGHUP')])
+def test_signal_saves_a_checkpoint_and_says_how_to_resume(signal_number, name, cifar_dir,
+                                                          tmp_path, run):
+    """A real signal to a real run: a checkpoint, the signal named, a resume command, 128+n."""
+    train_dir = str(tmp_path / ODD_NAME)
+    process = start_script('run_fc_model.py', '--data_dir', cifar_dir, '--train_dir',
+                           train_dir, '--seed', '3', '--max_steps', '200000', '--batch_size', '50')
+    try:
+        read_until(process.stdout, 'Step 100,')
+        process.send_signal(signal_number)
+        rest, err = process.communicate(timeout=120)
+    finally:
+        kill_if_running(process)
+    assert process.returncode == 128 + signal_number, err
+    assert 'Traceback' not in err and 'Total time' not in rest
+    assert f'by {name}' in err
+    checkpoint, step = saved_checkpoint(err)
+    assert step >= 100
+    assert f'Training interrupted at step {step} by' in err
+    (folder,) = run_folders(train_dir)
+    assert checkpoint == checkpoint_path(folder, step)
+    assert checkpoint_steps(folder) == [step]
+    assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
+    assert resume_arguments(err) == ['python', 'run_fc_model.py', '--train_dir', train_dir,
+                                     '--data_dir', cifar_dir, '--resume']
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
+    assert code == 0, err
+    assert f'Current step: {step}' in out.splitlines()
+
+
+def test_sigterm_stops_the_cnn_with_a_checkpoint(cifar_dir, tmp_path):
+    """SIGTERM to run_cnn_model.py mid-run: the current step's checkpoint, exit 143."""
+    train_dir = str(tmp_path / 'logs')
+    process = start_script('run_cnn_model.py', '--data_dir', cifar_dir, '--train_dir',
+                           train_dir, '--seed', '3', '--epochs', '100000', '--batch_size', '50')
+    try:
+        read_until(process.stdout, 'Cost after epoch 0:')
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=120)
+    finally:
+        kill_if_running(process)
+    assert process.returncode == 143, err
+    assert 'by SIGTERM' in err and 'Traceback' not in err
+    checkpoint, step = saved_checkpoint(err)
+    assert step >= 10  # 10 steps an epoch
+    (folder,) = run_folders(train_dir)
+    assert checkpoints.is_complete(checkpoint) and step in checkpoint_steps(folder)
+    assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
+    assert resume_arguments(err)[:2] == ['python', 'run_cnn_model.py']
+
+
+def catches(pid, signal_number):
+    """Whether a process has a handler of its own for a signal (Linux: /proc/PID/status)."""
+    with open(f'/proc/{pid}/status') as f:
+        caught = next(int(line.split()[1], 16) for line in f if line.startswith('SigCgt:'))
+    return bool(caught >> (signal_number - 1) & 1)
+
+
+@pytest.mark.skipif(not os.path.exists('/proc/self/status'), reason='needs /proc (Linux)')
+def test_sigterm_while_the_script_starts(cifar_dir, tmp_path):
+    """SIGTERM as soon as the script handles it, seconds before TensorFlow is loaded: once
+    loaded, the script stops with a line and exit 143; nothing is written."""
+    train_dir = str(tmp_path / 'logs')
+    process = start_script('run_fc_model.py', '--data_dir', cifar_dir, '--train_dir',
+                           train_dir, '--max_steps', '100', '--batch_size', '50')
+    try:
+        deadline = time.monotonic() + 30
+        while not catches(process.pid, signal.SIGTERM) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=120)
+    finally:
+        kill_if_running(process)
+    assert process.returncode == 143, err
+    assert 'Stopped by SIGTERM (a request to stop). Nothing was saved on the way out.' in err
+    assert 'Traceback' not in err and 'Parameters:' not in out
+    assert not os.path.exists(train_dir)
+
+
+@pytest.fixture
+def signals_at_default():
+    """Ctrl-C and SIGTERM at their defaults, as in a terminal, whatever this test run inherited."""
+    previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    for number, handler in previous.items():
+        signal.signal(number, handler)
+
+
+def train_steps_signalling(monkeypatch, signals_by_step):
+    """Makes tf.Session.run send real signals as given training steps begin."""
+    real_run = tf.Session.run
+    train_steps = []
+
+    def run_sending_signals(self, fetches, *args, **kwargs):
+        if isinstance(fetches, list) and isinstance(fetches[0], tf.Operation):  # a train step
+            train_steps.append(len(train_steps))
+            for number in signals_by_step.get(len(train_steps), ()):
+                signal.raise_signal(number)
+        return real_run(self, fetches, *args, **kwargs)
+
+    monkeypatch.setattr(tf.Session, 'run', run_sending_signals)
+
+
+def test_signal_inside_sess_run_lets_the_step_finish(run, cifar_dir, tmp_path, monkeypatch,
+                                                     signals_at_default):
+    """SIGTERM as the 30th step's sess.run begins: that step finishes, then the save.
+
+    Stopping inside TensorFlow's sess.run could leave a lock taken, and the
+    save would then wait for ever: the checkpoint holds 30 steps, not 29.
+    """
+    train_steps_signalling(monkeypatch, {30: [signal.SIGTERM]})
+    train_dir = str(tmp_path / 'logs')
+    code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--seed', '4', '--max_steps', '200', '--batch_size', '50')
+    assert code == 143, err
+    assert 'Training interrupted at step 30 by SIGTERM' in err and 'Traceback' not in err
+    (folder,) = run_folders(train_dir)
+    assert checkpoint_steps(folder) == [30]
+    assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
+
+
+def test_second_signal_during_the_save_lets_it_finish(run, cifar_dir, tmp_path, monkeypatch,
+                                                      signals_at_default):
+    """Ctrl-C, then another Ctrl-C while the checkpoint is being saved: the save completes,
+    and the message says so, true to the files (two quick Ctrl-C once said "nothing was
+    saved" while a checkpoint was written)."""
+    train_steps_signalling(monkeypatch, {30: [signal.SIGINT]})
+    real_save = tf.train.Saver.save
+
+    def save_meeting_a_second_ctrl_c(self, *args, **kwargs):
+        signal.raise_signal(signal.SIGINT)
+        return real_save(self, *args, **kwargs)
+
+    monkeypatch.setattr(tf.train.Saver, 'save', save_meeting_a_second_ctrl_c)
+    train_dir = str(tmp_path / 'logs')
+    code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--seed', '4', '--max_steps', '200', '--batch_size', '50')
+    assert code == 130, err
+    assert 'nothing was saved' not in err and 'No checkpoint' not in err
+    assert 'A further Ctrl-C (SIGINT) during the save waited for it to finish' in err
+    (folder,) = run_folders(train_dir)
+    checkpoint, step = saved_checkpoint(err)
+    assert (checkpoint, step) == (checkpoint_path(folder, 30), 30)
+    assert checkpoint_steps(folder) == [30]
+    assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
+
+
+def test_second_signal_before_the_save_stops_at_once_and_says_what_is_kept(
+        run, cifar_dir, tmp_path, monkeypatch, signals_at_default):
+    """SIGTERM, then Ctrl-C within the same step: no save; the message names the last
+    checkpoint on disk (the one of step 100), which --resume continues from."""
+    train_dir = str(tmp_path / 'logs')
+    code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--seed', '4', '--max_steps', '100', '--batch_size', '50')
+    assert code == 0, err  # a first run of 100 steps: a checkpoint at 100
+    train_steps_signalling(monkeypatch, {30: [signal.SIGTERM, signal.SIGINT]})
+    code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--resume', '--max_steps', '200')
+    (folder,) = run_folders(train_dir)
+    assert code == 143, err
+    assert 'Traceback' not in err and 'Saved checkpoint' not in err
+    assert 'stopped at once by a second signal after SIGTERM' in err
+    assert f'The last checkpoint saved, {checkpoint_path(folder, 100)}, is intact' in err
+    assert '--resume' in err and 'disk space' not in err  # nothing failed to be written
+    assert checkpoint_steps(folder) == [100]
+    assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
+
+
+def test_softmax_ends_on_sigterm_with_a_message(run, cifar_dir, monkeypatch,
+                                                signals_at_default):
+    """softmax.py saves no checkpoints: SIGTERM ends it with a message and exit 143."""
+    train_steps_signalling(monkeypatch, {50: [signal.SIGTERM]})
+    code, out, err = run(softmax, '--data_dir', cifar_dir, '--max_steps', '300',
+                         '--batch_size', '50')
+    assert code == 143, err
+    assert 'Stopped by SIGTERM (a request to stop). Nothing was saved on the way out.' in err
+    assert 'Traceback' not in err and 'Test accuracy' not in out
