@@ -16,6 +16,7 @@ worker a JSON list of jobs, and it writes one result per job:
   {model: {name: [shape, std, largest magnitude]}}.
 """
 
+import contextlib
 import glob
 import importlib.util
 import json
@@ -32,7 +33,7 @@ import tensorflow as tf
 from script_runs import run_captured
 
 import data_helpers
-from tutorial_support import batch_eval
+from tutorial_support import batch_eval, run_dirs, training_stops
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -52,12 +53,44 @@ def run_script(job):
     """Runs a tf2 script's main() with the job's arguments.
 
     An argument `glob:PATTERN` becomes the one path that matches it (a run
-    folder that an earlier job made).
+    folder that an earlier job made.) With `"interrupt_at_step": N`, a
+  Ctrl-C comes as training step N finishes (as a test's KeyboardInterrupt
+  in `training_stops.check_step`).
+* `{"edit_params": PATTERN, "values": {...}}`: sets settings in the
+  params.json of the run folder that matches PATTERN (a run's settings
+  changed by hand); the result is null.
     """
     args = [glob.glob(arg[len('glob:'):])[0] if arg.startswith('glob:') else arg
             for arg in job['args']]
-    code, out, err = run_captured(tf2_script(job['script']), *args)
+    with interrupted_at(job.get('interrupt_at_step')):
+        code, out, err = run_captured(tf2_script(job['script']), *args)
     return {'code': code, 'out': out, 'err': err}
+
+
+@contextlib.contextmanager
+def interrupted_at(interrupt_step):
+    """Inside: a KeyboardInterrupt as training step `interrupt_step` finishes (None: never)."""
+    real_check_step = training_stops.check_step
+
+    def check_step_or_interrupt(loss_value, step, *more):
+        if step + 1 == interrupt_step:
+            raise KeyboardInterrupt
+        return real_check_step(loss_value, step, *more)
+
+    if interrupt_step is not None:
+        training_stops.check_step = check_step_or_interrupt
+    try:
+        yield
+    finally:
+        training_stops.check_step = real_check_step
+
+
+def edit_params(job):
+    """Changes settings in the params.json of a run folder, as a user could by hand."""
+    (folder,) = glob.glob(job['edit_params'])
+    params = dict(run_dirs.load_run_params(folder), **job['values'])
+    with open(os.path.join(folder, run_dirs.PARAMS_FILE), 'w') as f:
+        json.dump(params, f)
 
 
 def set_by_name(model, initial):
@@ -152,6 +185,8 @@ def main(jobs_path, results_path):
             results.append(run_script(job))
         elif 'train' in job:
             results.append(train(job))
+        elif 'edit_params' in job:
+            results.append(edit_params(job))
         else:
             results.append(initial_values(job))
     with open(results_path, 'w') as f:
