@@ -313,8 +313,7 @@ def run_training(data, run_dir, resume_from=None):
 
                 # The training step, with dropout on; a NaN or infinite cost (or
                 # a stop signal meanwhile) stops the run here
-                temp_cost = train_step(minibatch_images, minibatch_labels,
-                                       dropout_seeds(step))
+                temp_cost = train_step(minibatch_images, minibatch_labels, dropout_seeds(step))
                 training_stops.check_step(float(temp_cost), step, run_dir)
                 minibatch_cost += float(temp_cost) / num_minibatches  # the epoch's mean
                 step += 1
