@@ -64,6 +64,11 @@ def tf2_runs(cifar_dir, fc_run, tmp_path_factory):
                         values={'reg_constant': 1e38})
     jobs['diverged'] = dict(script='tf2/run_fc_model.py', args=[
         '--train_dir', diverging, '--data_dir', cifar_dir, '--resume', '--max_steps', '200'])
+    # A run whose first checkpoint (1.5 MB) cannot be written: 1 MB files at most
+    found['too_large_dir'] = str(folder / 'too_large')
+    jobs['too_large'] = dict(script='tf2/run_fc_model.py', file_size_limit=1 << 20, args=[
+        '--train_dir', found['too_large_dir'], '--data_dir', cifar_dir, '--max_steps', '1100',
+        '--batch_size', '50', '--seed', '3'])
     # --resume of the TF2 twin in a train_dir of TF1 runs only
     jobs['tf2_resume_of_tf1_runs'] = dict(script='tf2/run_fc_model.py', args=[
         '--train_dir', fc_run[0], '--data_dir', cifar_dir, '--resume'])
@@ -146,3 +151,17 @@ def test_tf1_and_tf2_resume_pass_each_others_runs_by(tf2_runs, fc_run, cifar_dir
                          '--resume')
     assert code == 0, err
     assert f'Resuming from {os.path.join(copy, "checkpoints", "model.ckpt-1100")}' in out
+
+
+@pytest.mark.skipif(not hasattr(os, 'getuid'), reason='needs a limit on file sizes (POSIX)')
+def test_tf2_checkpoint_that_cannot_be_written_is_explained_and_cleared(tf2_runs):
+    """A TF2 save refused by the limit on file sizes: what failed, what is kept, and no
+    half-written ckpt-N_temp/ left behind."""
+    result = tf2_runs['too_large']
+    (folder,) = run_folders(tf2_runs['too_large_dir'])
+    assert_user_error(result['code'], result['err'], f'Could not save a checkpoint in {folder}',
+                      os.path.join(folder, 'tf2_checkpoints', 'ckpt-1000_temp'), 'File too large',
+                      'No checkpoint of this run had been saved', 'ulimit -f')
+    assert '{{function_node' not in result['err']
+    assert os.listdir(os.path.join(folder, 'tf2_checkpoints')) == []
+    assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))

@@ -55,14 +55,16 @@ def run_script(job):
     An argument `glob:PATTERN` becomes the one path that matches it (a run
     folder that an earlier job made.) With `"interrupt_at_step": N`, a
   Ctrl-C comes as training step N finishes (as a test's KeyboardInterrupt
-  in `training_stops.check_step`).
+  in `training_stops.check_step`); with `"file_size_limit": BYTES`, it runs
+  under that limit on file sizes (`ulimit -f`).
 * `{"edit_params": PATTERN, "values": {...}}`: sets settings in the
   params.json of the run folder that matches PATTERN (a run's settings
   changed by hand); the result is null.
     """
     args = [glob.glob(arg[len('glob:'):])[0] if arg.startswith('glob:') else arg
             for arg in job['args']]
-    with interrupted_at(job.get('interrupt_at_step')):
+    with (interrupted_at(job.get('interrupt_at_step')),
+          file_size_limit(job.get('file_size_limit'))):
         code, out, err = run_captured(tf2_script(job['script']), *args)
     return {'code': code, 'out': out, 'err': err}
 
@@ -83,6 +85,20 @@ def interrupted_at(interrupt_step):
         yield
     finally:
         training_stops.check_step = real_check_step
+
+
+@contextlib.contextmanager
+def file_size_limit(limit):
+    """Inside: no file can grow beyond `limit` bytes (None: no change)."""
+    import resource  # POSIX only
+
+    previous = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if limit is not None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, previous[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, previous)
 
 
 def edit_params(job):

@@ -20,10 +20,11 @@ import errno
 import glob
 import math
 import os
+import shutil
 
 from tutorial_support.quiet_tensorflow import tf
 
-from tutorial_support import checkpoints, errors, stop_signals
+from tutorial_support import checkpoints, errors, run_dirs, stop_signals
 from tutorial_support.errors import TrainingInterrupted, UserError
 
 CHECK_FILES_EVERY = 100  # steps between checks that the summary files still fit
@@ -99,6 +100,10 @@ def save_errors_explained(run_dir, resume_command):
                                       recursive=True):
                 with contextlib.suppress(OSError):
                     os.remove(leftover)
+        # a TF2 save writes its shards to ckpt-N_temp/ first, then merges them
+        for leftover in glob.glob(os.path.join(glob.escape(run_dir),
+                                               run_dirs.TF2_CHECKPOINT_FOLDER, '*_temp')):
+            shutil.rmtree(leftover, ignore_errors=True)
         reason = errors.disk_full_message(error) or errors.first_line(error)
         raise UserError(f'Could not save a checkpoint in {run_dir} ({reason}). '
                         f'{what_is_kept(run_dir, resume_command, reason)}') from None
