@@ -64,6 +64,15 @@ def tf2_runs(cifar_dir, fc_run, tmp_path_factory):
                         values={'reg_constant': 1e38})
     jobs['diverged'] = dict(script='tf2/run_fc_model.py', args=[
         '--train_dir', diverging, '--data_dir', cifar_dir, '--resume', '--max_steps', '200'])
+    # A run of 100 steps whose checkpoint is then cut short, resumed
+    found['damaged_dir'] = damaged = str(folder / 'damaged')
+    jobs['before_damage'] = dict(script='tf2/run_fc_model.py', args=[
+        '--train_dir', damaged, '--data_dir', cifar_dir, '--max_steps', '100',
+        '--batch_size', '50', '--seed', '3'])
+    jobs['damage'] = dict(truncate=os.path.join(damaged, '*', 'tf2_checkpoints',
+                                                'ckpt-100.data-*'))
+    jobs['damaged'] = dict(script='tf2/run_fc_model.py', args=[
+        '--train_dir', damaged, '--data_dir', cifar_dir, '--resume', '--max_steps', '200'])
     # A run whose first checkpoint (1.5 MB) cannot be written: 1 MB files at most
     found['too_large_dir'] = str(folder / 'too_large')
     jobs['too_large'] = dict(script='tf2/run_fc_model.py', file_size_limit=1 << 20, args=[
@@ -136,6 +145,17 @@ def test_diverging_tf2_run_names_its_last_tf2_checkpoint(tf2_runs):
     assert_user_error(result['code'], result['err'], 'at step 100', 'training diverged',
                       f'The last good checkpoint is kept: {checkpoint}.')
     assert tf2_steps(folder) == [100]
+
+
+def test_damaged_tf2_checkpoint_is_explained_on_resume(tf2_runs):
+    """--resume from a TF2 checkpoint cut short: a message naming it, no traceback, no lock."""
+    result = tf2_runs['damaged']
+    (folder,) = run_folders(tf2_runs['damaged_dir'])
+    checkpoint = os.path.join(folder, 'tf2_checkpoints', 'ckpt-100')
+    assert_user_error(result['code'], result['err'], f'The checkpoint {checkpoint} cannot be '
+                      'restored', 'damaged', f'Delete its files ({checkpoint}.*)')
+    assert 'Step' not in result['out']
+    assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
 
 
 def test_tf1_and_tf2_resume_pass_each_others_runs_by(tf2_runs, fc_run, cifar_dir, run):

@@ -60,6 +60,8 @@ def run_script(job):
 * `{"edit_params": PATTERN, "values": {...}}`: sets settings in the
   params.json of the run folder that matches PATTERN (a run's settings
   changed by hand); the result is null.
+* `{"truncate": PATTERN}`: cuts the file that matches PATTERN to half its
+  size (a damaged checkpoint); the result is null.
     """
     args = [glob.glob(arg[len('glob:'):])[0] if arg.startswith('glob:') else arg
             for arg in job['args']]
@@ -203,6 +205,10 @@ def main(jobs_path, results_path):
             results.append(train(job))
         elif 'edit_params' in job:
             results.append(edit_params(job))
+        elif 'truncate' in job:
+            (path,) = glob.glob(job['truncate'])
+            os.truncate(path, os.path.getsize(path) // 2)
+            results.append(None)
         else:
             results.append(initial_values(job))
     with open(results_path, 'w') as f:

@@ -31,7 +31,7 @@ def checked_restore(checkpoint, optimizer, variables):
     optimizer.build(variables)
     try:
         yield
-    except (tf.errors.OpError, ValueError, AssertionError) as error:
+    except (tf.errors.OpError, ValueError, AssertionError, IndexError) as error:  # a cut file
         reason = getattr(error, 'message', None) or str(error).splitlines()[0]
         raise UserError(
             f'The checkpoint {checkpoint} cannot be restored: it is damaged, or holds '
