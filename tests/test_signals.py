@@ -94,6 +94,35 @@ def test_sigterm_stops_the_cnn_with_a_checkpoint(cifar_dir, tmp_path):
     assert resume_arguments(err)[:2] == ['python', 'run_cnn_model.py']
 
 
+def test_sigterm_stops_the_tf2_twin_with_a_tf2_checkpoint(cifar_dir, tmp_path):
+    """SIGTERM to tf2/run_fc_model.py mid-run: as the TF1 runner, a TF2 checkpoint of the
+    step (complete, the CheckpointManager's latest), the resume command, exit 143, no lock."""
+    train_dir = str(tmp_path / ODD_NAME)
+    process = start_script('tf2/run_fc_model.py', '--data_dir', cifar_dir, '--train_dir',
+                           train_dir, '--seed', '3', '--max_steps', '200000', '--batch_size', '50')
+    try:
+        read_until(process.stdout, 'Step 100,')
+        process.send_signal(signal.SIGTERM)
+        rest, err = process.communicate(timeout=120)
+    finally:
+        kill_if_running(process)
+    assert process.returncode == 143, err
+    assert 'Traceback' not in err and 'Total time' not in rest
+    match = re.search(r'Training interrupted at step (\d+) by SIGTERM \(a request to stop\)\. '
+                      r'Saved checkpoint (.+)\. To continue', err)
+    assert match, err
+    step, checkpoint = int(match.group(1)), match.group(2)
+    (folder,) = run_folders(train_dir)
+    assert step >= 100 and checkpoint == os.path.join(folder, 'tf2_checkpoints', f'ckpt-{step}')
+    assert checkpoints.is_complete(checkpoint)
+    assert tf.train.latest_checkpoint(os.path.join(folder, 'tf2_checkpoints')) == checkpoint
+    assert tf.train.load_checkpoint(checkpoint).get_tensor(
+        'optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE') == step
+    assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
+    assert resume_arguments(err) == ['python', 'tf2/run_fc_model.py', '--train_dir', train_dir,
+                                     '--data_dir', cifar_dir, '--resume']
+
+
 def catches(pid, signal_number):
     """Whether a process has a handler of its own for a signal (Linux: /proc/PID/status)."""
     with open(f'/proc/{pid}/status') as f:

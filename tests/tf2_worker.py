@@ -16,6 +16,7 @@ worker a JSON list of jobs, and it writes one result per job:
   {model: {name: [shape, std, largest magnitude]}}.
 """
 
+import contextlib
 import glob
 import importlib.util
 import json
@@ -32,7 +33,7 @@ import tensorflow as tf
 from script_runs import run_captured
 
 import data_helpers
-from tutorial_support import batch_eval
+from tutorial_support import batch_eval, run_dirs, training_stops
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -52,12 +53,62 @@ def run_script(job):
     """Runs a tf2 script's main() with the job's arguments.
 
     An argument `glob:PATTERN` becomes the one path that matches it (a run
-    folder that an earlier job made).
+    folder that an earlier job made.) With `"interrupt_at_step": N`, a
+  Ctrl-C comes as training step N finishes (as a test's KeyboardInterrupt
+  in `training_stops.check_step`); with `"file_size_limit": BYTES`, it runs
+  under that limit on file sizes (`ulimit -f`).
+* `{"edit_params": PATTERN, "values": {...}}`: sets settings in the
+  params.json of the run folder that matches PATTERN (a run's settings
+  changed by hand); the result is null.
+* `{"truncate": PATTERN}`: cuts the file that matches PATTERN to half its
+  size (a damaged checkpoint); the result is null.
     """
     args = [glob.glob(arg[len('glob:'):])[0] if arg.startswith('glob:') else arg
             for arg in job['args']]
-    code, out, err = run_captured(tf2_script(job['script']), *args)
+    with (interrupted_at(job.get('interrupt_at_step')),
+          file_size_limit(job.get('file_size_limit'))):
+        code, out, err = run_captured(tf2_script(job['script']), *args)
     return {'code': code, 'out': out, 'err': err}
+
+
+@contextlib.contextmanager
+def interrupted_at(interrupt_step):
+    """Inside: a KeyboardInterrupt as training step `interrupt_step` finishes (None: never)."""
+    real_check_step = training_stops.check_step
+
+    def check_step_or_interrupt(loss_value, step, *more):
+        if step + 1 == interrupt_step:
+            raise KeyboardInterrupt
+        return real_check_step(loss_value, step, *more)
+
+    if interrupt_step is not None:
+        training_stops.check_step = check_step_or_interrupt
+    try:
+        yield
+    finally:
+        training_stops.check_step = real_check_step
+
+
+@contextlib.contextmanager
+def file_size_limit(limit):
+    """Inside: no file can grow beyond `limit` bytes (None: no change)."""
+    import resource  # POSIX only
+
+    previous = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if limit is not None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, previous[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, previous)
+
+
+def edit_params(job):
+    """Changes settings in the params.json of a run folder, as a user could by hand."""
+    (folder,) = glob.glob(job['edit_params'])
+    params = dict(run_dirs.load_run_params(folder), **job['values'])
+    with open(os.path.join(folder, run_dirs.PARAMS_FILE), 'w') as f:
+        json.dump(params, f)
 
 
 def set_by_name(model, initial):
@@ -152,6 +203,12 @@ def main(jobs_path, results_path):
             results.append(run_script(job))
         elif 'train' in job:
             results.append(train(job))
+        elif 'edit_params' in job:
+            results.append(edit_params(job))
+        elif 'truncate' in job:
+            (path,) = glob.glob(job['truncate'])
+            os.truncate(path, os.path.getsize(path) // 2)
+            results.append(None)
         else:
             results.append(initial_values(job))
     with open(results_path, 'w') as f:

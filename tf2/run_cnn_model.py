@@ -1,6 +1,7 @@
 """The small convolutional network, written the TensorFlow 2 way (part 3's twin).
 
     python tf2/run_cnn_model.py --epochs 51 --batch_size 128
+    python tf2/run_cnn_model.py --resume   # the newest TF2 run of it, continued
     python tf2/run_cnn_model.py --restore_tf1 tf_logs/YYYYmmdd-HHMMSS_cnn   # a TF1 run, tested
 
 The network, flags, data, minibatches and dropout masks of `run_cnn_model.py`
@@ -9,7 +10,8 @@ holding its `tf.Variable`s, its four functions are its methods, a
 `tf.GradientTape` gives the gradients and `tf.function` compiles the training
 step into a graph; dropout is an argument of the training step, not a
 placeholder. Each run logs to `train_dir/YYYYmmdd-HHMMSS_tf2_cnn_.../`, beside
-the TF1 runs. docs/tf1_to_tf2.md puts each TF1 line beside its TF2 line.
+the TF1 runs, its TF2 checkpoints in its `tf2_checkpoints/`, for --resume.
+docs/tf1_to_tf2.md puts each TF1 line beside its TF2 line.
 """
 
 import os
@@ -37,10 +39,13 @@ from tutorial_support import (
     prefetch,
     progress,
     projector,
+    resume,
     run_dirs,
+    run_lock,
     summaries,
     tf1_adam,
     tf1_checkpoints,
+    tf2_checkpoints,
     tf2_summaries,
     training_stops,
 )
@@ -49,8 +54,8 @@ from tutorial_support import (
 # no tf.disable_eager_execution() here, and no Session.
 
 # ---------------------------------------------------------------------------
-# Model parameters as command-line flags: those of run_cnn_model.py (but
-# --resume), and --restore_tf1
+# Model parameters as command-line flags: those of run_cnn_model.py, and
+# --restore_tf1
 # ---------------------------------------------------------------------------
 FLAGS = flags.FlagValues()
 flags.DEFINE_float('learning_rate', 0.001, 'Learning rate of Adam.', flag_values=FLAGS)
@@ -59,11 +64,7 @@ flags.DEFINE_integer('epochs', 51, 'Number of passes over the training set.',
 flags.DEFINE_integer('batch_size', 128, 'Images per minibatch.', flag_values=FLAGS)
 flags.DEFINE_float('dropout_rate', 0.3, 'Fraction of activations dropped in training.',
                    flag_values=FLAGS)
-flags.DEFINE_string('train_dir', 'tf_logs', 'Folder for the run folders: summaries and '
-                    'checkpoints.', flag_values=FLAGS)
-cli.define_data_flags(FLAGS)  # data_dir, seed
-flags.DEFINE_integer('validation_size', 0, 'Training images held out to validate on while '
-                     'training; the test set is then used once, at the end.', flag_values=FLAGS)
+cli.define_run_flags(FLAGS)  # train_dir, data_dir, seed, validation_size, resume
 flags.DEFINE_string('restore_tf1', None, 'Instead of training: load the newest checkpoint of '
                     'this TF1 run folder (of run_cnn_model.py) by variable name and test it.',
                     flag_values=FLAGS)
@@ -72,13 +73,10 @@ FLAG_RULES = dict(positive=('learning_rate', 'epochs', 'batch_size'),
                   at_most={'seed': cli.LARGEST_SEED}, writable=('train_dir',))
 
 MODEL = 'cnn'
-RUN_NAME = 'tf2_cnn'  # the run folders' names say which runs are TF2 ones
+RUN_NAME = 'tf2_cnn'  # the run folders' names and params.json say which runs are TF2 ones
 PRINT_EVERY = 10      # epochs between the published progress lines
 SUMMARY_EVERY = 100   # steps between TensorBoard summaries
 FEATURES = 8 * 8 * 64  # what the second stage leaves of a 32 x 32 image
-# TF2 checkpoints are kept apart from the TF1 ones (checkpoints/), which
-# restore_model.py and --resume read by variable name
-CHECKPOINT_FOLDER = 'tf2_checkpoints'
 
 
 def glorot_uniform(random, shape):
@@ -225,12 +223,13 @@ def dropout_seeds(step):
     return tf.constant([[FLAGS.seed, 2 * step], [FLAGS.seed, 2 * step + 1]], tf.int64)
 
 
-def run_training(data, run_dir):
+def run_training(data, run_dir, resume_from=None):
     """Creates the network, trains it for the given epochs, evaluates (the notebook's model()).
 
     Args:
         data: the dict from `load_data`, reshaped to NHWC.
         run_dir: the run folder for the summaries and checkpoints.
+        resume_from: the TF2 checkpoint that --resume continues from, or None.
     """
     train_set = (data['images_train'], data['labels_train'])
     # With --validation_size the progress lines use held-out training images;
@@ -253,10 +252,15 @@ def run_training(data, run_dir):
     def train_step(images, labels, seeds):
         return model.training(images, labels, optimizer, dropout_rate, seeds)
 
-    # Checkpoints of the network and Adam's state, by object (TF1: Saver)
+    # Checkpoints of the network and Adam's state, by object (TF1: Saver),
+    # in the run folder's tf2_checkpoints/; with --resume, restored from one
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, CHECKPOINT_FOLDER),
-                                         max_to_keep=None)
+    manager = tf.train.CheckpointManager(
+        checkpoint, os.path.join(run_dir, run_dirs.TF2_CHECKPOINT_FOLDER), max_to_keep=None)
+    resume_command = resume.resume_command('tf2/run_cnn_model.py', FLAGS)
+    if resume_from:
+        with tf2_checkpoints.checked_restore(resume_from, optimizer, model.trainable_variables):
+            checkpoint.restore(resume_from).assert_existing_objects_matched()
 
     # The summary writers: the run's own, and the training and validation
     # accuracy, each in a sub-folder under one tag
@@ -274,54 +278,66 @@ def run_training(data, run_dir):
     tf2_summaries.ProtoWriter(summary_writer).add_summary(
         summaries.hparams(FLAGS, RUN_NAME, run_dir))
 
-    step = 0
+    # A resumed run starts mid-epoch, where the interrupted one stopped
+    step = int(optimizer.iterations)
     num_batches = data_helpers.batches_per_epoch(len(train_set[1]), FLAGS.batch_size)
+    first_epoch, first_batch = divmod(step, num_batches)
 
-    # Do the training loop
-    for epoch in range(FLAGS.epochs):
-        epoch_start = time.time()
-        minibatch_cost = 0.0
-        # A fresh shuffle of the training set, cut into minibatches: those of
-        # run_cnn_model.py for the same --seed
-        minibatches = prefetch.prefetch(data_helpers.gen_epoch(
-            train_set, FLAGS.batch_size, seed=FLAGS.seed, epoch=epoch))
-        progress_bar = progress.ProgressBar(num_batches, f'Epoch {epoch + 1}/{FLAGS.epochs}')
+    # Do the training loop. Ctrl-C, SIGTERM or SIGHUP in it lets the step in
+    # progress finish, then saves a checkpoint of it, prints the command that
+    # resumes, and exits with 128 + the signal's number (130 for Ctrl-C).
+    with training_stops.manager_checkpoint_on_stop(manager, optimizer.iterations,
+                                                   resume_command):
+        for epoch in range(first_epoch, FLAGS.epochs):
+            epoch_start = time.time()
+            start_batch = first_batch if epoch == first_epoch else 0
+            minibatch_cost = 0.0
+            num_minibatches = num_batches - start_batch
+            # A fresh shuffle of the training set, cut into minibatches: those
+            # of run_cnn_model.py for the same --seed
+            minibatches = prefetch.prefetch(data_helpers.gen_epoch(
+                train_set, FLAGS.batch_size, seed=FLAGS.seed, epoch=epoch,
+                start_batch=start_batch))
+            progress_bar = progress.ProgressBar(num_minibatches,
+                                                f'Epoch {epoch + 1}/{FLAGS.epochs}')
 
-        for done, (minibatch_images, minibatch_labels) in enumerate(minibatches, 1):
-            # Every 100 steps, the summaries of the minibatch as the model sees
-            # it at test time (no dropout): the model's summary ops write
-            # whenever a writer is the default (TF1: merge_all's op)
-            if step % SUMMARY_EVERY == 0:
-                with summary_writer.as_default(step=step):
-                    logits = model.inference(minibatch_images)
-                    model.loss(logits, minibatch_labels)
-                    model.evaluation(logits, minibatch_labels)
+            for done, (minibatch_images, minibatch_labels) in enumerate(minibatches, 1):
+                # Every 100 steps, the summaries of the minibatch as the model
+                # sees it at test time (no dropout): the model's summary ops
+                # write whenever a writer is the default (TF1: merge_all's op)
+                if step % SUMMARY_EVERY == 0:
+                    with summary_writer.as_default(step=step):
+                        logits = model.inference(minibatch_images)
+                        model.loss(logits, minibatch_labels)
+                        model.evaluation(logits, minibatch_labels)
 
-            # The training step, with dropout on; a NaN or infinite cost stops the run
-            temp_cost = train_step(minibatch_images, minibatch_labels, dropout_seeds(step))
-            training_stops.check_step(float(temp_cost), step)
-            minibatch_cost += float(temp_cost) / num_batches  # the epoch's mean
-            step += 1
-            progress_bar.update(done, f'cost {temp_cost:.3f}')
-        progress_bar.close(f'Epoch {epoch + 1}/{FLAGS.epochs}: '
-                           f'{time.time() - epoch_start:.1f}s, cost {minibatch_cost:.4f}')
+                # The training step, with dropout on; a NaN or infinite cost (or
+                # a stop signal meanwhile) stops the run here
+                temp_cost = train_step(minibatch_images, minibatch_labels, dropout_seeds(step))
+                training_stops.check_step(float(temp_cost), step, run_dir)
+                minibatch_cost += float(temp_cost) / num_minibatches  # the epoch's mean
+                step += 1
+                progress_bar.update(done, f'cost {temp_cost:.3f}')
+            progress_bar.close(f'Epoch {epoch + 1}/{FLAGS.epochs}: '
+                               f'{time.time() - epoch_start:.1f}s, cost {minibatch_cost:.4f}')
 
-        # The epoch's cost for TensorBoard, and a checkpoint
-        with summary_writer.as_default(step=step):
-            tf.summary.scalar('cost', minibatch_cost)
-        manager.save(checkpoint_number=optimizer.iterations)
+            # The epoch's cost for TensorBoard, and a checkpoint
+            with summary_writer.as_default(step=step):
+                tf.summary.scalar('cost', minibatch_cost)
+            with training_stops.save_errors_explained(run_dir, resume_command):
+                manager.save(checkpoint_number=optimizer.iterations)
 
-        # Print the cost and the accuracies every 10 epochs
-        if epoch % PRINT_EVERY == 0:
-            train_accuracy, _ = batch_eval.predict_in_batches(model.predictions, train_set)
-            validation_accuracy, _ = batch_eval.predict_in_batches(model.predictions,
-                                                                   validation_set)
-            with train_writer.as_default(step=step):
-                tf.summary.scalar('accuracy', train_accuracy)
-            with validation_writer.as_default(step=step):
-                tf.summary.scalar('accuracy', validation_accuracy)
-            print(f'Cost after epoch {epoch}: {minibatch_cost:f}, train accuracy: '
-                  f'{train_accuracy:f}, validation accuracy: {validation_accuracy:f}')
+            # Print the cost and the accuracies every 10 epochs
+            if epoch % PRINT_EVERY == 0:
+                train_accuracy, _ = batch_eval.predict_in_batches(model.predictions, train_set)
+                validation_accuracy, _ = batch_eval.predict_in_batches(model.predictions,
+                                                                       validation_set)
+                with train_writer.as_default(step=step):
+                    tf.summary.scalar('accuracy', train_accuracy)
+                with validation_writer.as_default(step=step):
+                    tf.summary.scalar('accuracy', validation_accuracy)
+                print(f'Cost after epoch {epoch}: {minibatch_cost:f}, train accuracy: '
+                      f'{train_accuracy:f}, validation accuracy: {validation_accuracy:f}')
 
     # The accuracy on the training set and, once, the test set, 1,000 images
     # at a time
@@ -396,7 +412,10 @@ def main(argv):
     if FLAGS.restore_tf1:
         restore_tf1_and_test()
     else:
-        if FLAGS.seed is None:  # a run always has a seed, printed: it can be repeated
+        # With --resume: the newest TF2 CNN run in train_dir and its last
+        # checkpoint, whose saved settings become the flags
+        run_dir, resume_from = resume.run_to_continue(FLAGS, RUN_NAME, FLAG_RULES)
+        if FLAGS.seed is None:  # a run always has a seed, printed and saved: it can be repeated
             FLAGS.seed = cli.random_seed()
         cli.print_parameters(FLAGS)
 
@@ -406,8 +425,10 @@ def main(argv):
         cli.check_batch_size(FLAGS.batch_size, len(data['labels_train']))
 
         # Each run logs to its own folder, train_dir/YYYYmmdd-HHMMSS_tf2_cnn_...
-        run_dir = run_dirs.make_run_dir(FLAGS.train_dir, run_dirs.run_name(FLAGS, RUN_NAME))
-        run_training(data, run_dir)
+        # (or the resumed run's), claimed while this process trains in it
+        run_dir = run_dirs.prepare_run_dir(FLAGS, RUN_NAME, data, run_dir)
+        with run_lock.locked(run_dir):
+            run_training(data, run_dir, resume_from)
 
     print(f'Total time: {time.time() - begin_time:5.2f}s')
 

@@ -1,6 +1,7 @@
 """The two-layer fully connected network, written the TensorFlow 2 way (part 2's twin).
 
     python tf2/run_fc_model.py --learning_rate 0.001 --max_steps 2000
+    python tf2/run_fc_model.py --resume   # the newest TF2 run of it, continued
     python tf2/run_fc_model.py --restore_tf1 tf_logs/YYYYmmdd-HHMMSS_fc   # a TF1 run, tested
 
 The network, flags, data and batches of `run_fc_model.py` with
@@ -9,8 +10,9 @@ session; the model is a `tf.Module` holding its `tf.Variable`s, its four
 functions (inference, loss, training, evaluation) are its methods, a
 `tf.GradientTape` gives the gradients and `tf.function` compiles the training
 step into a graph. Each run logs to `train_dir/YYYYmmdd-HHMMSS_tf2_fc_.../`,
-beside the TF1 runs, so TensorBoard shows both. docs/tf1_to_tf2.md puts each
-TF1 line beside its TF2 line.
+beside the TF1 runs, so TensorBoard shows both; its TF2 checkpoints go to
+its `tf2_checkpoints/`, for --resume. docs/tf1_to_tf2.md puts each TF1 line
+beside its TF2 line.
 """
 
 import os
@@ -37,9 +39,12 @@ from tutorial_support import (
     pictures,
     prefetch,
     projector,
+    resume,
     run_dirs,
+    run_lock,
     summaries,
     tf1_checkpoints,
+    tf2_checkpoints,
     tf2_summaries,
     training_stops,
 )
@@ -48,8 +53,8 @@ from tutorial_support import (
 # no tf.disable_eager_execution() here, and no Session.
 
 # ---------------------------------------------------------------------------
-# Model parameters as command-line flags: those of run_fc_model.py (but
-# --resume), and --restore_tf1
+# Model parameters as command-line flags: those of run_fc_model.py, and
+# --restore_tf1
 # ---------------------------------------------------------------------------
 FLAGS = flags.FlagValues()
 flags.DEFINE_float('learning_rate', 0.001, 'Learning rate of gradient descent.',
@@ -59,11 +64,7 @@ flags.DEFINE_integer('hidden1', 120, 'Number of units in the hidden layer.',
                      flag_values=FLAGS)
 flags.DEFINE_integer('batch_size', 400, 'Images per training batch.', flag_values=FLAGS)
 flags.DEFINE_float('reg_constant', 0.1, 'Regularisation constant.', flag_values=FLAGS)
-flags.DEFINE_string('train_dir', 'tf_logs', 'Folder for the run folders: summaries and '
-                    'checkpoints.', flag_values=FLAGS)
-cli.define_data_flags(FLAGS)  # data_dir, seed
-flags.DEFINE_integer('validation_size', 0, 'Training images held out to validate on while '
-                     'training; the test set is then used once, at the end.', flag_values=FLAGS)
+cli.define_run_flags(FLAGS)  # train_dir, data_dir, seed, validation_size, resume
 flags.DEFINE_string('restore_tf1', None, 'Instead of training: load the newest checkpoint of '
                     'this TF1 run folder (of run_fc_model.py) by variable name and test it.',
                     flag_values=FLAGS)
@@ -73,12 +74,12 @@ FLAG_RULES = dict(positive=('learning_rate', 'max_steps', 'hidden1', 'batch_size
                   writable=('train_dir',))
 
 MODEL = 'fc'
-RUN_NAME = 'tf2_fc'      # the run folders' names say which runs are TF2 ones
+# The run folders' names and params.json say which runs are TF2 ones: the
+# TF1 tools (restore_model.py, --resume) pass them by, and --resume here
+# passes the TF1 runs by
+RUN_NAME = 'tf2_fc'
 SUMMARY_EVERY = 100      # steps between printed accuracies and TensorBoard summaries
 CHECKPOINT_EVERY = 1000  # steps between checkpoints
-# TF2 checkpoints are kept apart from the TF1 ones (checkpoints/), which
-# restore_model.py and --resume read by variable name
-CHECKPOINT_FOLDER = 'tf2_checkpoints'
 
 
 class TwoLayerFC(tf.Module):
@@ -215,12 +216,13 @@ def make_optimizer(learning_rate):
     return tf.keras.optimizers.SGD(learning_rate)
 
 
-def run_training(data, run_dir):
+def run_training(data, run_dir, resume_from=None):
     """Creates the model, trains it, tests it (run_fc_model.py's run_training).
 
     Args:
         data: the dict from `data_helpers.load_data`.
         run_dir: the run folder for the summaries and checkpoints.
+        resume_from: the TF2 checkpoint that --resume continues from, or None.
     """
     # With --validation_size, held-out training images for the progress lines
     validation_set = (data.get('images_validation'), data.get('labels_validation'))
@@ -240,10 +242,17 @@ def run_training(data, run_dir):
         return model.training(images, labels, optimizer)
 
     # Checkpoints of the model and the optimizer, by object (TF1: Saver, by
-    # variable name), every one kept, numbered by the step
+    # variable name), every one kept, numbered by the step, in the run
+    # folder's tf2_checkpoints/ (apart from TF1's checkpoints/)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, CHECKPOINT_FOLDER),
-                                         max_to_keep=None)
+    manager = tf.train.CheckpointManager(
+        checkpoint, os.path.join(run_dir, run_dirs.TF2_CHECKPOINT_FOLDER), max_to_keep=None)
+    resume_command = resume.resume_command('tf2/run_fc_model.py', FLAGS)
+    # With --resume: the weights and the step count as the checkpoint holds
+    # them (TF1: saver.restore)
+    if resume_from:
+        with tf2_checkpoints.checked_restore(resume_from, optimizer, model.trainable_variables):
+            checkpoint.restore(resume_from).assert_existing_objects_matched()
 
     # Summary writers: one for the graph and the summaries, and one each for
     # the accuracy on the training and the validation set, in sub-folders
@@ -261,44 +270,53 @@ def run_training(data, run_dir):
     tf2_summaries.ProtoWriter(summary_writer).add_summary(
         summaries.hparams(FLAGS, RUN_NAME, run_dir))
 
-    # Generate input data batches: the very batches of run_fc_model.py for
-    # the same --seed; the next batch is gathered while one trains
+    # Generate input data batches, from the step the run is at (0 unless
+    # resumed): the very batches of run_fc_model.py for the same --seed; the
+    # next batch is gathered while one trains
+    first_step = int(optimizer.iterations)
     batches = prefetch.prefetch(data_helpers.gen_batch(
         (data['images_train'], data['labels_train']), FLAGS.batch_size, FLAGS.max_steps,
-        seed=FLAGS.seed))
+        seed=FLAGS.seed, start_step=first_step))
 
-    for step in range(FLAGS.max_steps):
-        # Get next input data batch
-        images_batch, labels_batch = next(batches)
+    # Ctrl-C, SIGTERM or SIGHUP in the loop lets the step in progress finish,
+    # then saves a checkpoint of it, prints the command that resumes, and
+    # exits with 128 + the signal's number (130 for Ctrl-C)
+    with training_stops.manager_checkpoint_on_stop(manager, optimizer.iterations,
+                                                   resume_command):
+        for step in range(first_step, FLAGS.max_steps):
+            # Get next input data batch
+            images_batch, labels_batch = next(batches)
 
-        # Periodically print out the model's current accuracy, and write the
-        # summaries: the model's summary ops write whenever a writer is the
-        # default (TF1: sess.run of merge_all's op)
-        if step % SUMMARY_EVERY == 0:
-            with summary_writer.as_default(step=step):
-                logits = model.inference(images_batch)
-                model.loss(logits, labels_batch)
-                train_accuracy = model.evaluation(logits, labels_batch)
-            with train_writer.as_default(step=step):
-                tf.summary.scalar('accuracy', train_accuracy)
-            if not FLAGS.validation_size:
-                print(f'Step {step:d}, training accuracy {train_accuracy:g}')
-            else:  # and the accuracy on held-out images, never trained on
-                validation_accuracy, _ = batch_eval.predict_in_batches(
-                    model.predictions, validation_set)
-                with validation_writer.as_default(step=step):
-                    tf.summary.scalar('accuracy', validation_accuracy)
-                print(f'Step {step:d}, training accuracy {train_accuracy:g}, '
-                      f'validation accuracy {validation_accuracy:g}')
+            # Periodically print out the model's current accuracy, and write the
+            # summaries: the model's summary ops write whenever a writer is the
+            # default (TF1: sess.run of merge_all's op)
+            if step % SUMMARY_EVERY == 0:
+                with summary_writer.as_default(step=step):
+                    logits = model.inference(images_batch)
+                    model.loss(logits, labels_batch)
+                    train_accuracy = model.evaluation(logits, labels_batch)
+                with train_writer.as_default(step=step):
+                    tf.summary.scalar('accuracy', train_accuracy)
+                if not FLAGS.validation_size:
+                    print(f'Step {step:d}, training accuracy {train_accuracy:g}')
+                else:  # and the accuracy on held-out images, never trained on
+                    validation_accuracy, _ = batch_eval.predict_in_batches(
+                        model.predictions, validation_set)
+                    with validation_writer.as_default(step=step):
+                        tf.summary.scalar('accuracy', validation_accuracy)
+                    print(f'Step {step:d}, training accuracy {train_accuracy:g}, '
+                          f'validation accuracy {validation_accuracy:g}')
 
-        # Perform a single training step; a NaN or infinite loss stops the run
-        loss_value = train_step(images_batch, labels_batch)
-        training_stops.check_step(float(loss_value), step)
+            # Perform a single training step; a NaN or infinite loss (or a stop
+            # signal meanwhile) stops the run here
+            loss_value = train_step(images_batch, labels_batch)
+            training_stops.check_step(float(loss_value), step, run_dir)
 
-        # Periodically save a checkpoint, and after the last step
-        if (step + 1) % CHECKPOINT_EVERY == 0 or step + 1 == FLAGS.max_steps:
-            manager.save(checkpoint_number=optimizer.iterations)
-            print('Saved checkpoint')
+            # Periodically save a checkpoint, and after the last step
+            if (step + 1) % CHECKPOINT_EVERY == 0 or step + 1 == FLAGS.max_steps:
+                with training_stops.save_errors_explained(run_dir, resume_command):
+                    manager.save(checkpoint_number=optimizer.iterations)
+                print('Saved checkpoint')
 
     # After finishing the training, evaluate on the test set, 1,000 images
     # at a time
@@ -363,7 +381,10 @@ def main(argv):
     if FLAGS.restore_tf1:
         restore_tf1_and_test()
     else:
-        if FLAGS.seed is None:  # a run always has a seed, printed: it can be repeated
+        # With --resume: the newest TF2 two-layer run in train_dir and its
+        # last checkpoint, whose saved settings become the flags
+        run_dir, resume_from = resume.run_to_continue(FLAGS, RUN_NAME, FLAG_RULES)
+        if FLAGS.seed is None:  # a run always has a seed, printed and saved: it can be repeated
             FLAGS.seed = cli.random_seed()
         cli.print_parameters(FLAGS)
 
@@ -372,8 +393,10 @@ def main(argv):
         cli.check_batch_size(FLAGS.batch_size, len(data['labels_train']))
 
         # Put logs for each run in a separate folder, train_dir/YYYYmmdd-HHMMSS_tf2_fc_...
-        run_dir = run_dirs.make_run_dir(FLAGS.train_dir, run_dirs.run_name(FLAGS, RUN_NAME))
-        run_training(data, run_dir)
+        # (or the resumed run's), claimed while this process trains in it
+        run_dir = run_dirs.prepare_run_dir(FLAGS, RUN_NAME, data, run_dir)
+        with run_lock.locked(run_dir):
+            run_training(data, run_dir, resume_from)
 
     end_time = time.time()
     print(f'Total time: {end_time - begin_time:5.2f}s')

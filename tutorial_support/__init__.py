@@ -40,5 +40,6 @@ TensorBoard:
 The TF2 twins (tf2/):
     tf2_summaries      TF2 writers with a FileWriter's add_summary, for the protos above
     tf1_checkpoints    --restore_tf1: a TF1 checkpoint read by name into TF2 variables
+    tf2_checkpoints    --resume of a twin: its own checkpoint, restored with checks
     tf1_adam           Adam for TF2 variables, as TF1's AdamOptimizer computes it
 """

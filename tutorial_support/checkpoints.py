@@ -28,25 +28,38 @@ def latest_checkpoint(train_dir, model=None):
 
     Args:
         train_dir: the folder to look in.
-        model: only checkpoints of this model ('fc' or 'cnn'); None for any.
+        model: only checkpoints of this model ('fc' or 'cnn'); None for any
+            TF1 one. A TF2 twin's model ('tf2_fc', 'tf2_cnn'): only its TF2
+            checkpoints, which are looked for nowhere else.
 
     Returns:
-        The checkpoint path (as given to `Saver.restore`), or None.
+        The checkpoint path (as given to `Saver.restore` or `Checkpoint.restore`), or None.
     """
     cli.check_no_pattern_characters(train_dir)
     if not os.path.isdir(train_dir):
         return None
     folders = [train_dir] + [os.path.join(train_dir, name)
                              for name in sorted(os.listdir(train_dir))]
+    tf2 = model in run_dirs.TF2_MODEL_NAMES
     found = []
     for run_folder in folders:
-        for folder in (run_folder, os.path.join(run_folder, run_dirs.CHECKPOINT_FOLDER)):
+        for folder in ([os.path.join(run_folder, run_dirs.TF2_CHECKPOINT_FOLDER)] if tf2 else
+                       [run_folder, os.path.join(run_folder, run_dirs.CHECKPOINT_FOLDER)]):
             path = checkpoint_in(folder)
             if path is None or not os.path.exists(path + '.index'):
                 continue
             if model is None or model_of_checkpoint(path) == model:
                 found.append((recency(path), path))
     return max(found)[1] if found else None
+
+
+def latest_of_run(run_dir):
+    """The newest checkpoint of one run folder, TF1's or a TF2 twin's (by its params.json)."""
+    try:
+        model = run_dirs.load_run_params(run_dir).get('model')
+    except UserError:
+        model = None  # a damaged params.json: its TF1 checkpoints are still found
+    return latest_checkpoint(run_dir, model if model in run_dirs.TF2_MODEL_NAMES else None)
 
 
 def recency(checkpoint):

@@ -7,6 +7,7 @@ exit code (see `entry_point.run_main`), never with a traceback.
 import contextlib
 import errno
 import os
+import re
 
 # A full disk as the system words it, whichever file it happened to.
 DISK_FULL = {errno.ENOSPC: 'No space left on device', errno.EDQUOT: 'Disk quota exceeded',
@@ -46,6 +47,8 @@ def disk_full_message(error):
         for reason in DISK_FULL.values():
             if reason in line:
                 path = line.strip().split('; ')[0] if '; ' in line else 'a file'
+                # an eager (TF2) op's error starts with the function's name in {{...}}
+                path = re.sub(r'^\{\{function_node [^}]*\}\}\s*', '', path)
                 return f'Cannot write {path}: {reason}'
     return None
 

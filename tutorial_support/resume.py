@@ -24,7 +24,9 @@ def run_to_continue(flag_values, model, flag_rules):
     Args:
         flag_values: the parsed flags; with --resume, updated with the
             resumed run's values.
-        model: the runner's model name, as stored in the run's parameters.
+        model: the runner's model name, as stored in the run's parameters
+            ('fc', 'cnn'; 'tf2_fc', 'tf2_cnn' for the TF2 twins, whose runs
+            and checkpoints the TF1 runners never take, nor they the TF1 ones).
         flag_rules: what the settings must pass (see `cli.check_flags`).
 
     Returns:
@@ -41,13 +43,13 @@ def run_to_continue(flag_values, model, flag_rules):
     checkpoint = checkpoints.latest_checkpoint(train_dir, model)
     if checkpoint is None:
         raise UserError(f'--resume: there is no checkpoint in {train_dir} of '
-                        f'{run_dirs.MODEL_NAMES[model]} to resume from. Start a new run without '
+                        f'{model_name(model)} to resume from. Start a new run without '
                         '--resume.')
     run_dir = run_dirs.run_dir_of(checkpoint)
     newer = newer_runs_without_checkpoint(train_dir, model, run_dirs.recorded_start(run_dir))
     if newer:
         raise UserError(
-            f'--resume: the newest run of {run_dirs.MODEL_NAMES[model]} in {train_dir}, '
+            f'--resume: the newest run of {model_name(model)} in {train_dir}, '
             f'{newer[-1]}, stopped before its first checkpoint, so it cannot be resumed. '
             f'Start it again without --resume; or, to continue the run before it '
             f'({run_dir}), move {newer[-1]} out of {train_dir} first.')
@@ -56,6 +58,11 @@ def run_to_continue(flag_values, model, flag_rules):
     adopt_settings(flag_values, run_dir, flag_rules)
     print(f'Resuming from {checkpoint}')
     return run_dir, checkpoint
+
+
+def model_name(model):
+    """'the two-layer network', ...: a model as the messages name it."""
+    return {**run_dirs.MODEL_NAMES, **run_dirs.TF2_MODEL_NAMES}[model]
 
 
 def adopt_settings(flag_values, run_dir, flag_rules):
@@ -110,7 +117,7 @@ def newer_runs_without_checkpoint(train_dir, model, since):
         try:
             if (not os.path.isfile(os.path.join(folder, run_dirs.PARAMS_FILE))
                     or run_dirs.load_run_params(folder).get('model') != model
-                    or checkpoints.latest_checkpoint(folder) is not None):
+                    or checkpoints.latest_checkpoint(folder, model) is not None):
                 continue
         except (OSError, ValueError, UserError):
             continue  # not a run folder, or one this check cannot read

@@ -28,14 +28,21 @@ MEAN_IMAGE_FILE = 'mean_image.npy'
 # TensorBoard's Projector, which looks for checkpoints where the summaries are,
 # shows the embedding each run writes for it and not the raw weight matrices.
 CHECKPOINT_FOLDER = 'checkpoints'
+# The TF2 twins (tf2/) save by object with a CheckpointManager, in a folder of
+# their own: the TF1 tools, which read checkpoints by variable name, never see them.
+TF2_CHECKPOINT_FOLDER = 'tf2_checkpoints'
 # A run folder's name starts with when the run started: YYYYmmdd-HHMMSS, then
 # -2, -3 ... for runs started in the same second, in the order they started.
 RUN_START = re.compile(r'(\d{8}-\d{6})(?:-(\d+))?(?:_|$)')
 MODEL_NAMES = {'fc': 'the two-layer network', 'cnn': 'the convolutional network'}
+# The models of the TF2 twins' runs, as their params.json and folder names give them
+TF2_MODEL_NAMES = {'tf2_fc': 'the two-layer network of tf2/run_fc_model.py',
+                   'tf2_cnn': 'the convolutional network of tf2/run_cnn_model.py'}
 # The settings of params.json that restore_model.py uses as they are, and what
 # each must be (resume.adopt_settings checks every setting against its flag).
 RECORDED_SETTINGS = {
-    'model': lambda value: isinstance(value, str) and value in MODEL_NAMES,
+    'model': lambda value: isinstance(value, str) and (value in MODEL_NAMES
+                                                       or value in TF2_MODEL_NAMES),
     'data_dir': lambda value: isinstance(value, str),
     'validation_size': lambda value: type(value) is int and value >= 0,
     'train_images': lambda value: type(value) is int and value >= 0,
@@ -53,7 +60,7 @@ def prepare_run_dir(flag_values, model, data, resumed_dir=None):
 
     Args:
         flag_values: the parsed flags.
-        model: 'fc' or 'cnn'.
+        model: 'fc' or 'cnn'; 'tf2_fc' or 'tf2_cnn' for the TF2 twins.
         data: the dict from `data_helpers.load_data`.
         resumed_dir: the folder of the run --resume continues, or None.
 
@@ -80,7 +87,8 @@ def prepare_run_dir(flag_values, model, data, resumed_dir=None):
         if started is not None:  # when the run first started, kept
             params_text = json.dumps(dict(params, started=started), indent=2, sort_keys=True)
         write_atomically(os.path.join(resumed_dir, PARAMS_FILE), params_text)
-        os.makedirs(os.path.join(resumed_dir, CHECKPOINT_FOLDER), exist_ok=True)  # older runs
+        os.makedirs(os.path.join(resumed_dir, checkpoint_folder(model)),
+                    exist_ok=True)  # older runs
         return resumed_dir
     run_dir = make_run_dir(flag_values.train_dir, run_name(flag_values, model))
     # When the run started, to the microsecond: orders runs started in one second
@@ -90,7 +98,7 @@ def prepare_run_dir(flag_values, model, data, resumed_dir=None):
         with errors.writing(mean_path):  # a full disk: the message names the file
             np.save(mean_path, data['mean_image'])
         write_atomically(os.path.join(run_dir, PARAMS_FILE), params_text)
-        os.makedirs(os.path.join(run_dir, CHECKPOINT_FOLDER))
+        os.makedirs(os.path.join(run_dir, checkpoint_folder(model)))
     except (OSError, UserError):
         shutil.rmtree(run_dir, ignore_errors=True)  # no half-made run folder (a full disk)
         raise
@@ -211,10 +219,16 @@ def load_run_params(run_dir):
     return params
 
 
+def checkpoint_folder(model):
+    """The folder of a run folder that a model's checkpoints go to: TF1's or TF2's."""
+    return TF2_CHECKPOINT_FOLDER if model in TF2_MODEL_NAMES else CHECKPOINT_FOLDER
+
+
 def run_dir_of(checkpoint):
     """The run folder a checkpoint belongs to (the parent of its checkpoints folder)."""
     folder = os.path.dirname(checkpoint)
-    return os.path.dirname(folder) if os.path.basename(folder) == CHECKPOINT_FOLDER else folder
+    return (os.path.dirname(folder)
+            if os.path.basename(folder) in (CHECKPOINT_FOLDER, TF2_CHECKPOINT_FOLDER) else folder)
 
 
 def check_no_links(run_dir):

@@ -9,7 +9,7 @@ A signal that is ignored when the script starts (SIGHUP under `nohup`) stays
 ignored. While a script starts (TensorFlow takes seconds to load) a signal is
 noted (`note_until_main`), and the script stops as soon as `run_main` begins.
 
-Inside `noting()` (the training block, see `training_stops.checkpoint_on_stop`)
+Inside `noting()` (the training block, see `training_stops.saving_on_stop`)
 a signal is only noted, and acted on at the next safe point; a second one
 stops at once. Inside `shielded()` (while a checkpoint is saved and the
 message printed), and once a stop was acted on (`finish_shielded`), every

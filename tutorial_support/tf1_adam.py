@@ -43,14 +43,23 @@ class Adam(tf.Module):
         # gradient (v), made at the first step, in the order of the variables
         self.m, self.v = [], []
 
+    def build(self, variables):
+        """Makes the moving averages of the variables (once), as Keras optimizers' build().
+
+        The first step does it; a checkpoint restored before that step
+        (--resume) needs them made first, to fill them.
+        """
+        if self.m:
+            return
+        with tf.init_scope():  # made once, outside any tf.function's graph
+            for variable in variables:
+                self.m.append(tf.Variable(tf.zeros(variable.shape), trainable=False))
+                self.v.append(tf.Variable(tf.zeros(variable.shape), trainable=False))
+
     def apply_gradients(self, gradients_and_variables):
         """One Adam step of every variable; the variables come in the same order each step."""
         gradients_and_variables = list(gradients_and_variables)
-        if not self.m:
-            with tf.init_scope():  # made once, outside any tf.function's graph
-                for _, variable in gradients_and_variables:
-                    self.m.append(tf.Variable(tf.zeros(variable.shape), trainable=False))
-                    self.v.append(tf.Variable(tf.zeros(variable.shape), trainable=False))
+        self.build([variable for _, variable in gradients_and_variables])
         alpha = (self.learning_rate * tf.sqrt(1 - self.beta2_power)
                  / (1 - self.beta1_power))
         for (gradient, variable), m, v in zip(gradients_and_variables, self.m, self.v,

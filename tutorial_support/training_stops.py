@@ -3,7 +3,9 @@
 * a loss that becomes NaN or infinite stops the run at once, before a
   checkpoint of broken weights could be saved;
 * Ctrl-C, SIGTERM or SIGHUP (see `stop_signals`) saves a checkpoint of the
-  current step and prints the command that continues the run;
+  current step (TF1: `checkpoint_on_stop`, a Saver; the TF2 twins:
+  `manager_checkpoint_on_stop`, a CheckpointManager) and prints the command
+  that continues the run;
 * a checkpoint that cannot be saved (a full disk, a file-size limit) is
   explained, and the earlier ones are left intact;
 * a summary that cannot be written stops the run with a checkpoint; a
@@ -18,10 +20,11 @@ import errno
 import glob
 import math
 import os
+import shutil
 
 from tutorial_support.quiet_tensorflow import tf
 
-from tutorial_support import checkpoints, errors, stop_signals
+from tutorial_support import checkpoints, errors, run_dirs, stop_signals
 from tutorial_support.errors import TrainingInterrupted, UserError
 
 CHECK_FILES_EVERY = 100  # steps between checks that the summary files still fit
@@ -44,7 +47,7 @@ def check_step(loss_value, step, run_dir=None):
         if run_dir and step % CHECK_FILES_EVERY == 0:
             check_summaries_fit(run_dir)
         return
-    last_checkpoint = run_dir and checkpoints.latest_checkpoint(run_dir)
+    last_checkpoint = run_dir and checkpoints.latest_of_run(run_dir)
     if last_checkpoint and not checkpoints.is_complete(last_checkpoint):
         last_checkpoint = None  # a message claims only what is on disk
     raise UserError(
@@ -97,6 +100,10 @@ def save_errors_explained(run_dir, resume_command):
                                       recursive=True):
                 with contextlib.suppress(OSError):
                     os.remove(leftover)
+        # a TF2 save writes its shards to ckpt-N_temp/ first, then merges them
+        for leftover in glob.glob(os.path.join(glob.escape(run_dir),
+                                               run_dirs.TF2_CHECKPOINT_FOLDER, '*_temp')):
+            shutil.rmtree(leftover, ignore_errors=True)
         reason = errors.disk_full_message(error) or errors.first_line(error)
         raise UserError(f'Could not save a checkpoint in {run_dir} ({reason}). '
                         f'{what_is_kept(run_dir, resume_command, reason)}') from None
@@ -110,7 +117,7 @@ def what_is_kept(run_dir, resume_command, reason=None):
             remedy; None when nothing failed (a stop signal).
     """
     try:
-        last_checkpoint = checkpoints.latest_checkpoint(run_dir)
+        last_checkpoint = checkpoints.latest_of_run(run_dir)
     except UserError:
         last_checkpoint = None
     first = f'{errors.remedy(reason)}, then ' if reason else ''
@@ -123,6 +130,38 @@ def what_is_kept(run_dir, resume_command, reason=None):
 
 @contextlib.contextmanager
 def checkpoint_on_stop(saver, sess, checkpoint_file, resume_command):
+    """A stop signal inside the block saves a TF1 checkpoint of the current step and stops.
+
+    `saver.save(sess, checkpoint_file, global_step=global_step)`, as the loop
+    saves; see `saving_on_stop` for when and what is said.
+    """
+    global_step = tf.train.get_global_step()
+    run_dir = os.path.dirname(os.path.dirname(checkpoint_file))
+    with saving_on_stop(lambda: int(sess.run(global_step)),
+                        lambda: saver.save(sess, checkpoint_file, global_step=global_step),
+                        run_dir, resume_command):
+        yield
+
+
+@contextlib.contextmanager
+def manager_checkpoint_on_stop(manager, step_counter, resume_command):
+    """The TF2 form: a stop signal saves `manager.save(checkpoint_number=step_counter)`.
+
+    Args:
+        manager: the run's tf.train.CheckpointManager (its folder is in the run folder).
+        step_counter: the variable that counts the training steps
+            (optimizer.iterations).
+        resume_command: the command that continues the run.
+    """
+    run_dir = os.path.dirname(os.path.normpath(manager.directory))
+    with saving_on_stop(lambda: int(step_counter),
+                        lambda: manager.save(checkpoint_number=step_counter),
+                        run_dir, resume_command):
+        yield
+
+
+@contextlib.contextmanager
+def saving_on_stop(current_step, save, run_dir, resume_command):
     """A stop signal inside the block saves a checkpoint of the current step and stops.
 
     Ctrl-C (SIGINT), SIGTERM and SIGHUP are noted, and acted on at the next
@@ -134,6 +173,12 @@ def checkpoint_on_stop(saver, sess, checkpoint_file, resume_command):
 
     A summary that cannot be written (a full disk, a file-size limit) stops
     the run the same way, with a checkpoint if there is room for one.
+
+    Args:
+        current_step: returns the step the model is at.
+        save: saves a checkpoint of that step, and returns its path.
+        run_dir: the run folder, for what is kept if the save fails.
+        resume_command: the command that continues the run.
 
     Raises:
         TrainingInterrupted: exit code 128 + the signal's number, saying which
@@ -147,33 +192,31 @@ def checkpoint_on_stop(saver, sess, checkpoint_file, resume_command):
         except KeyboardInterrupt as stop:  # stop_signals.Stopped, or a test's own
             with stop_signals.shielded():
                 stop_signals.finish_shielded()
-                raise _stopped_error(stop, saver, sess, checkpoint_file,
+                raise _stopped_error(stop, current_step, save, run_dir,
                                      resume_command) from None
         except (OSError, RuntimeError, tf.errors.OpError) as error:  # a summary writer's
             reason = errors.disk_full_message(error)
             if reason is None:
                 raise
             with stop_signals.shielded():
-                raise _write_failed_error(reason, saver, sess, checkpoint_file,
+                raise _write_failed_error(reason, current_step, save, run_dir,
                                           resume_command) from None
 
 
-def _stopped_error(stop, saver, sess, checkpoint_file, resume_command):
+def _stopped_error(stop, current_step, save, run_dir, resume_command):
     """Saves a checkpoint of the current step (unless told to stop at once), and says so."""
     noted = stop_signals.noted_signals()
     signal_number = noted[0] if noted else stop_signals.signal_number_of(stop)
-    run_dir = os.path.dirname(os.path.dirname(checkpoint_file))
     stopped_by = stop_signals.describe(signal_number)
     if getattr(stop, 'at_once', False):
         return TrainingInterrupted(
             f'Training stopped at once by a second signal after {stopped_by}, without '
             f'saving the step in progress. {what_is_kept(run_dir, resume_command)}',
             signal_number)
-    global_step = tf.train.get_global_step()
-    step = sess.run(global_step)
+    step = current_step()
     try:
         with save_errors_explained(run_dir, resume_command):
-            path = saver.save(sess, checkpoint_file, global_step=global_step)
+            path = save()
     except UserError as error:
         return TrainingInterrupted(f'Training interrupted at step {step} by {stopped_by}. '
                                    f'{error}', signal_number)
@@ -190,15 +233,12 @@ def _stopped_error(stop, saver, sess, checkpoint_file, resume_command):
         f'To continue where it stopped, run: {resume_command}{note}', signal_number)
 
 
-def _write_failed_error(reason, saver, sess, checkpoint_file, resume_command):
+def _write_failed_error(reason, current_step, save, run_dir, resume_command):
     """A summary could not be written: saves a checkpoint of the current step if it can."""
-    run_dir = os.path.dirname(os.path.dirname(checkpoint_file))
-    global_step = tf.train.get_global_step()
-    step = sess.run(global_step)
-    stopped = f'Training stopped at step {step}: {reason}.'
+    stopped = f'Training stopped at step {current_step()}: {reason}.'
     try:
         with save_errors_explained(run_dir, resume_command):
-            path = saver.save(sess, checkpoint_file, global_step=global_step)
+            path = save()
     except UserError as error:
         return UserError(f'{stopped} {error}')
     if not checkpoints.is_complete(path):
