@@ -27,7 +27,8 @@ MEAN_IMAGE_FILE = 'mean_image.npy'
 # TensorBoard's Projector, which looks for checkpoints where the summaries are,
 # shows the embedding each run writes for it and not the raw weight matrices.
 CHECKPOINT_FOLDER = 'checkpoints'
-MODEL_NAMES = {'fc': 'the two-layer network', 'cnn': 'the convolutional network'}
+MODEL_NAMES = {'fc': 'the two-layer network', 'cnn': 'the convolutional network',
+               'deep_cnn': 'the deep convolutional network of part 4'}
 # The settings of params.json that restore_model.py uses as they are, and what
 # each must be (resume.adopt_settings checks every setting against its flag).
 RECORDED_SETTINGS = {
@@ -35,6 +36,9 @@ RECORDED_SETTINGS = {
     'data_dir': lambda value: isinstance(value, str),
     'validation_size': lambda value: type(value) is int and value >= 0,
     'train_images': lambda value: type(value) is int and value >= 0,
+    # the deep CNN's shape and test-time augmentation, rebuilt as trained
+    'width': lambda value: type(value) is int and 0 < value <= cli.MOST_WIDTH,
+    'test_flip': lambda value: isinstance(value, bool),
 }
 
 
