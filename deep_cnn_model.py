@@ -33,7 +33,7 @@ PIXEL_SCALE = 64.0
 BATCH_NORM_DECAY = 0.9
 
 
-def inference(images, training, width=DEFAULT_WIDTH, classes=10):
+def inference(images, training, width=DEFAULT_WIDTH, batch_norm=True, classes=10):
     """Builds the network up to the logits.
 
     Called once with the training switch for the training graph, and again
@@ -46,6 +46,8 @@ def inference(images, training, width=DEFAULT_WIDTH, classes=10):
             False (test time: the moving statistics, nothing updated).
         width: channels of the first block; the second has twice, the third
             four times as many.
+        batch_norm: whether to normalise after each convolution (False: add
+            a bias instead, as in part 3).
         classes: number of output classes.
 
     Returns:
@@ -58,7 +60,7 @@ def inference(images, training, width=DEFAULT_WIDTH, classes=10):
         for number, multiple in enumerate(BLOCK_WIDTHS, 1):
             # 32 x 32 -> 16 x 16 -> 8 x 8 -> 4 x 4, with more channels each time
             with tf.variable_scope(f'block{number}'):
-                inputs = conv_block(inputs, channels, width * multiple, training)
+                inputs = conv_block(inputs, channels, width * multiple, training, batch_norm)
             channels = width * multiple
 
         with tf.variable_scope('fc'):
@@ -72,7 +74,7 @@ def inference(images, training, width=DEFAULT_WIDTH, classes=10):
     return logits
 
 
-def conv_block(inputs, channels_in, channels_out, training):
+def conv_block(inputs, channels_in, channels_out, training, batch_norm=True):
     """One block: conv, max-pool, batch norm, ReLU, then conv, batch norm, ReLU.
 
     Two 3 x 3 convolutions in a row see 5 x 5 pixels with fewer weights than
@@ -82,13 +84,14 @@ def conv_block(inputs, channels_in, channels_out, training):
     Returns:
         float32 [batch, height / 2, width / 2, channels_out].
     """
+    normalise = batch_normalization if batch_norm else add_biases
     with tf.variable_scope('conv1'):
         conv = convolution(inputs, [3, 3, channels_in, channels_out])
         pool = tf.nn.max_pool2d(conv, ksize=2, strides=2, padding='VALID')
-        first = tf.nn.relu(batch_norm(pool, training))
+        first = tf.nn.relu(normalise(pool, training))
     with tf.variable_scope('conv2'):
         conv = convolution(first, [3, 3, channels_out, channels_out])
-        return tf.nn.relu(batch_norm(conv, training))
+        return tf.nn.relu(normalise(conv, training))
 
 
 def convolution(inputs, filter_shape):
@@ -101,7 +104,13 @@ def convolution(inputs, filter_shape):
     return tf.nn.conv2d(inputs, filters, strides=[1, 1, 1, 1], padding='SAME')
 
 
-def batch_norm(inputs, training):
+def add_biases(inputs, training):
+    """Without batch norm (--nobatch_norm): one bias per channel, as in part 3."""
+    biases = tf.get_variable('biases', [inputs.shape[-1]], initializer=tf.zeros_initializer())
+    return inputs + biases
+
+
+def batch_normalization(inputs, training):
     """Batch normalization: each channel scaled to mean 0 and variance 1, then shifted and scaled.
 
     Why it helps: whatever the layers before it learn, each layer receives
@@ -244,7 +253,7 @@ def training(loss, learning_rate, momentum=0.9, weight_decay=5e-4):
         return optimizer.apply_gradients(gradients, global_step=global_step)
 
 
-def evaluation(images, labels, width=DEFAULT_WIDTH, test_flip=True):
+def evaluation(images, labels, width=DEFAULT_WIDTH, test_flip=True, batch_norm=True):
     """The accuracy of a batch at test time, with a `train_accuracy` summary.
 
     Builds the test-time network (batch norm with its moving statistics) on
@@ -256,17 +265,17 @@ def evaluation(images, labels, width=DEFAULT_WIDTH, test_flip=True):
     Args:
         images: float32 [batch, 32, 32, 3].
         labels: int64 [batch].
-        width: the network's --width.
+        width, batch_norm: the network's --width and --batch_norm.
         test_flip: whether to average with the mirrored image's logits.
 
     Returns:
         (accuracy, logits): the fraction of right answers, and the test-time
         logits [batch, classes] the predictions are read from.
     """
-    logits = inference(images, training=False, width=width)
+    logits = inference(images, False, width, batch_norm)
     if test_flip:
         mirrored = tf.reverse(images, axis=[2])  # left <-> right
-        logits = (logits + inference(mirrored, training=False, width=width)) / 2
+        logits = (logits + inference(mirrored, False, width, batch_norm)) / 2
     return two_layer_fc.evaluation(logits, labels), logits
 
 

@@ -7,9 +7,9 @@ The graph is rebuilt exactly as the training script built it, then `Saver`
 fills its variables from the newest checkpoint in `--train_dir` (or in its run
 folders). Without `--image` it prints the step the checkpoint was saved at and
 the test accuracy, the same figure the training run printed. Which model the
-checkpoint holds, the two-layer network or the CNN, is read from the
-checkpoint itself unless `--model` says so. The deep CNN of part 4 is rebuilt
-with the run's own --width and --test_flip, read from its `params.json`.
+checkpoint holds, the two-layer network, the CNN or part 4's deep CNN, is read
+from the checkpoint itself unless `--model` says so. The deep CNN is rebuilt
+with its run's --width, --batch_norm and --test_flip (from `params.json`).
 """
 
 import os
@@ -89,11 +89,11 @@ def build_graph(model, run_params):
     elif model == 'deep_cnn':
         images_placeholder, labels_placeholder = image_placeholders()
         width = run_params.get('width', deep_cnn_model.DEFAULT_WIDTH)
-        test_flip = run_params.get('test_flip', True)
         # The test-time network (batch norm with its moving statistics), with
         # the run's test-time augmentation
-        accuracy, logits = deep_cnn_model.evaluation(images_placeholder, labels_placeholder,
-                                                     width, test_flip)
+        accuracy, logits = deep_cnn_model.evaluation(
+            images_placeholder, labels_placeholder, width, run_params.get('test_flip', True),
+            run_params.get('batch_norm', True))
         description = f'{run_dirs.MODEL_NAMES[model]} with width={width}'
     else:
         images_placeholder, labels_placeholder = image_placeholders()

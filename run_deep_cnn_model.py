@@ -58,6 +58,8 @@ flags.DEFINE_integer('width', deep_cnn_model.DEFAULT_WIDTH,
                      'times as many. Small for a laptop, 64 or more on a GPU.',
                      flag_values=FLAGS)
 # One flag per ingredient of the recipe: each switches it off or tunes it
+flags.DEFINE_boolean('batch_norm', True, 'Normalise each channel after every convolution '
+                     '(--nobatch_norm: a bias instead).', flag_values=FLAGS)
 flags.DEFINE_float('learning_rate', 0.1, 'Highest learning rate of the schedule.',
                    flag_values=FLAGS)
 flags.DEFINE_float('warmup', 0.2, 'Share of the steps over which the learning rate climbs '
@@ -125,7 +127,8 @@ def run_training(data, run_dir, resume_from=None):
     # Create the placeholders
     images_placeholder, labels_placeholder, training_placeholder = placeholder_inputs()
     # Forward propagation: build the network up to the logits
-    logits = deep_cnn_model.inference(images_placeholder, training_placeholder, FLAGS.width)
+    logits = deep_cnn_model.inference(images_placeholder, training_placeholder, FLAGS.width,
+                                      FLAGS.batch_norm)
     # Cost function, with smoothed labels
     cost = deep_cnn_model.loss(logits, labels_placeholder, FLAGS.label_smoothing)
     # The learning rate of each step, computed from the step counter
@@ -140,7 +143,8 @@ def run_training(data, run_dir, resume_from=None):
     # mirror image), and the predictions and their probabilities (for the
     # reports at the end)
     accuracy, test_logits = deep_cnn_model.evaluation(images_placeholder, labels_placeholder,
-                                                      FLAGS.width, FLAGS.test_flip)
+                                                      FLAGS.width, FLAGS.test_flip,
+                                                      FLAGS.batch_norm)
     predictions = tf.argmax(test_logits, 1)
     probabilities = tf.nn.softmax(test_logits)
     # All summaries for TensorBoard in one op

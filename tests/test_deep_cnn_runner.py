@@ -54,7 +54,7 @@ def test_deep_cnn_tensorboard_files(deep_run):
         'model': 'deep_cnn', 'batch_size': 50, 'epochs': 2, 'width': 8, 'seed': 1,
         'learning_rate': 0.1, 'warmup': 0.2, 'momentum': 0.9, 'weight_decay': 5e-4,
         'label_smoothing': 0.2, 'flip': True, 'translate': 2, 'test_flip': True,
-        'validation_size': 0}
+        'batch_norm': True, 'validation_size': 0}
     # Summaries every 100 steps: step 0 only, where the warm-up starts at 0
     assert scalars(folder, 'learning_rate') == [(0, 0.0)]
     assert [step for step, _ in scalars(os.path.join(folder, 'train'), 'accuracy')] \
@@ -142,3 +142,20 @@ def test_restore_finds_the_deep_cnn_and_repeats_its_test_accuracy(run, deep_run,
         assert line_value(out, 'Test accuracy ') == line_value(train_out, 'Test Accuracy: ')
     code, _, err = run(restore_model, '--train_dir', train_dir, '--model', 'cnn')
     assert_user_error(code, err, 'deep convolutional network', '--model cnn')
+
+
+def test_restore_rebuilds_the_run_without_batch_norm_and_test_flip(run, cifar_dir, tmp_path):
+    """A run with --nobatch_norm --notest_flip: restore_model builds that network, same figure."""
+    train_dir = str(tmp_path / 'logs')
+    code, train_out, err = run(run_deep_cnn_model, '--train_dir', train_dir, '--data_dir',
+                               cifar_dir, '--seed', '2', '--epochs', '1', '--batch_size', '50',
+                               '--width', '4', '--nobatch_norm', '--notest_flip',
+                               '--learning_rate', '0.01')
+    assert code == 0, err
+    (folder,) = run_folders(train_dir)
+    names = tf.train.load_checkpoint(checkpoint_path(folder, 10)).get_variable_to_shape_map()
+    assert 'deep_cnn/block1/conv1/biases' in names
+    assert not any('moving_mean' in name for name in names)
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
+    assert code == 0, err
+    assert line_value(out, 'Test accuracy ') == line_value(train_out, 'Test Accuracy: ')

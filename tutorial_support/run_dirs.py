@@ -39,6 +39,7 @@ RECORDED_SETTINGS = {
     # the deep CNN's shape and test-time augmentation, rebuilt as trained
     'width': lambda value: type(value) is int and 0 < value <= cli.MOST_WIDTH,
     'test_flip': lambda value: isinstance(value, bool),
+    'batch_norm': lambda value: isinstance(value, bool),
 }
 
 
