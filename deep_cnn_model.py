@@ -23,9 +23,9 @@ import tensorflow.compat.v1 as tf
 
 import two_layer_fc
 
-# The channels of the three blocks, in units of --width: 64, 128, 256 for --width 64.
+# The channels of the three blocks, in units of --width: 32, 64, 128 for --width 32.
 BLOCK_WIDTHS = (1, 2, 4)
-DEFAULT_WIDTH = 64
+DEFAULT_WIDTH = 32
 MOST_TRANSLATE = 8    # a shift beyond 8 of 32 pixels no longer shows the same object
 # The mean-centred pixels lie within about +-128; divided by this, within +-2.
 PIXEL_SCALE = 64.0

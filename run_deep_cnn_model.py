@@ -55,7 +55,7 @@ flags.DEFINE_integer('epochs', 16, 'Number of passes over the training set (16 s
 flags.DEFINE_integer('batch_size', 128, 'Images per minibatch.', flag_values=FLAGS)
 flags.DEFINE_integer('width', deep_cnn_model.DEFAULT_WIDTH,
                      'Channels of the first block; the second has twice, the third four '
-                     'times as many. Small for a laptop, 64 or more on a GPU.',
+                     'times as many: 32 fits a 2-core laptop, 64 or more a GPU.',
                      flag_values=FLAGS)
 # One flag per ingredient of the recipe: each switches it off or tunes it
 flags.DEFINE_boolean('batch_norm', True, 'Normalise each channel after every convolution '
