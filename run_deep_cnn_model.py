@@ -60,7 +60,7 @@ flags.DEFINE_integer('width', deep_cnn_model.DEFAULT_WIDTH,
 # One flag per ingredient of the recipe: each switches it off or tunes it
 flags.DEFINE_boolean('batch_norm', True, 'Normalise each channel after every convolution '
                      '(--nobatch_norm: a bias instead).', flag_values=FLAGS)
-flags.DEFINE_float('learning_rate', 0.1, 'Highest learning rate of the schedule.',
+flags.DEFINE_float('learning_rate', 0.4, 'Highest learning rate of the schedule.',
                    flag_values=FLAGS)
 flags.DEFINE_float('warmup', 0.2, 'Share of the steps over which the learning rate climbs '
                    'to its highest (0: no warm-up).', flag_values=FLAGS)

@@ -131,7 +131,7 @@ def build_deep_cnn(width=32, epochs=16, train_size=50_000, batch_size=128):
     total_steps = epochs * math.ceil(train_size / batch_size)
     warmup_steps = int(0.2 * total_steps)
     schedule = keras.optimizers.schedules.CosineDecay(
-        0.0, total_steps - warmup_steps, alpha=0.0, warmup_target=0.1,
+        0.0, total_steps - warmup_steps, alpha=0.0, warmup_target=0.4,
         warmup_steps=warmup_steps)
     optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=0.9, nesterov=True,
                                      weight_decay=5e-4)

@@ -52,7 +52,7 @@ def test_deep_cnn_tensorboard_files(deep_run):
     _, folder, out = deep_run
     assert hparams_of(folder) == {
         'model': 'deep_cnn', 'batch_size': 50, 'epochs': 2, 'width': 8, 'seed': 1,
-        'learning_rate': 0.1, 'warmup': 0.2, 'momentum': 0.9, 'weight_decay': 5e-4,
+        'learning_rate': 0.4, 'warmup': 0.2, 'momentum': 0.9, 'weight_decay': 5e-4,
         'label_smoothing': 0.2, 'flip': True, 'translate': 2, 'test_flip': True,
         'batch_norm': True, 'validation_size': 0}
     # Summaries every 100 steps: step 0 only, where the warm-up starts at 0
