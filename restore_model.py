@@ -69,7 +69,7 @@ def build_graph(model, run_params):
     Args:
         model: 'fc', 'cnn' or 'deep_cnn'.
         run_params: the run's settings (its params.json); the deep CNN's
-            width and test-time flip come from there.
+            width, batch norm and test-time flip come from there.
 
     Returns:
         (images_placeholder, labels_placeholder, logits, accuracy, description
