@@ -7,8 +7,9 @@ The graph is rebuilt exactly as the training script built it, then `Saver`
 fills its variables from the newest checkpoint in `--train_dir` (or in its run
 folders). Without `--image` it prints the step the checkpoint was saved at and
 the test accuracy, the same figure the training run printed. Which model the
-checkpoint holds, the two-layer network or the CNN, is read from the
-checkpoint itself unless `--model` says so.
+checkpoint holds, the two-layer network, the CNN or part 4's deep CNN, is read
+from the checkpoint itself unless `--model` says so. The deep CNN is rebuilt
+with its run's --width, --batch_norm and --test_flip (from `params.json`).
 """
 
 import os
@@ -23,6 +24,7 @@ from absl import flags
 
 import cnn_model
 import data_helpers
+import deep_cnn_model
 import two_layer_fc
 from tutorial_support import (
     batch_eval,
@@ -44,7 +46,7 @@ tf.disable_eager_execution()
 FLAGS = flags.FlagValues()
 flags.DEFINE_string('train_dir', 'tf_logs', 'Folder with the checkpoints to restore.',
                     flag_values=FLAGS)
-flags.DEFINE_enum('model', 'auto', ['auto', 'fc', 'cnn'],
+flags.DEFINE_enum('model', 'auto', ['auto', 'fc', 'cnn', 'deep_cnn'],
                   'Model of the checkpoint; auto reads it from the checkpoint.',
                   flag_values=FLAGS)
 flags.DEFINE_integer('hidden1', 120, 'Hidden units of the two-layer network.',
@@ -61,8 +63,13 @@ FLAG_RULES = dict(positive=('hidden1',), non_negative=('reg_constant',),
 TOP_CLASSES = 3
 
 
-def build_graph(model):
+def build_graph(model, run_params):
     """Rebuilds the trained model's graph, as its runner built it.
+
+    Args:
+        model: 'fc', 'cnn' or 'deep_cnn'.
+        run_params: the run's settings (its params.json); the deep CNN's
+            width, batch norm and test-time flip come from there.
 
     Returns:
         (images_placeholder, labels_placeholder, logits, accuracy, description
@@ -79,17 +86,32 @@ def build_graph(model):
                                         reg_constant=FLAGS.reg_constant)
         accuracy = two_layer_fc.evaluation(logits, labels_placeholder)
         description = f'a two-layer network with hidden1={FLAGS.hidden1}'
+    elif model == 'deep_cnn':
+        images_placeholder, labels_placeholder = image_placeholders()
+        width = run_params.get('width', deep_cnn_model.DEFAULT_WIDTH)
+        # The test-time network (batch norm with its moving statistics), with
+        # the run's test-time augmentation
+        accuracy, logits = deep_cnn_model.evaluation(
+            images_placeholder, labels_placeholder, width, run_params.get('test_flip', True),
+            run_params.get('batch_norm', True))
+        description = f'{run_dirs.MODEL_NAMES[model]} with width={width}'
     else:
-        images_placeholder = tf.placeholder(
-            tf.float32, shape=[None, data_helpers.IMAGE_SIZE, data_helpers.IMAGE_SIZE,
-                               data_helpers.CHANNELS], name='images')
-        labels_placeholder = tf.placeholder(tf.int64, shape=[None], name='image-labels')
+        images_placeholder, labels_placeholder = image_placeholders()
         # No dropout when testing: rate 0 (the seeds then do not matter)
         logits = cnn_model.inference(images_placeholder, dropout_rate=0.0,
                                      dropout_seeds=tf.zeros([2, 2], tf.int64))
         accuracy = cnn_model.evaluation(logits, labels_placeholder)
         description = run_dirs.MODEL_NAMES['cnn']
     return images_placeholder, labels_placeholder, logits, accuracy, description
+
+
+def image_placeholders():
+    """The placeholders of the CNNs: 32 x 32 x 3 images and their labels."""
+    images_placeholder = tf.placeholder(
+        tf.float32, shape=[None, data_helpers.IMAGE_SIZE, data_helpers.IMAGE_SIZE,
+                           data_helpers.CHANNELS], name='images')
+    labels_placeholder = tf.placeholder(tf.int64, shape=[None], name='image-labels')
+    return images_placeholder, labels_placeholder
 
 
 def load_own_images(checkpoint, model):
@@ -105,7 +127,7 @@ def load_own_images(checkpoint, model):
     else:  # a checkpoint from elsewhere: take the mean from the training data
         mean_image = data_helpers.load_data(FLAGS.data_dir)['mean_image']
     images = images - mean_image
-    return cifar10_files.to_nhwc(images) if model == 'cnn' else images
+    return images if model == 'fc' else cifar10_files.to_nhwc(images)
 
 
 def print_top_classes(probabilities):
@@ -133,7 +155,8 @@ def main(argv):
         own_images = load_own_images(checkpoint, model)  # a bad file fails before restoring
 
     tf.reset_default_graph()  # a fresh graph each time main() runs
-    images_placeholder, labels_placeholder, logits, accuracy, description = build_graph(model)
+    (images_placeholder, labels_placeholder, logits, accuracy,
+     description) = build_graph(model, run_params)
     # The step counter, restored too: it tells the step the checkpoint was saved at
     global_step = tf.Variable(0, name='global_step', trainable=False, dtype=tf.int64)
     saver = tf.train.Saver()
@@ -152,7 +175,7 @@ def main(argv):
             # with the very mean image the model was trained with
             data = data_helpers.load_data(FLAGS.data_dir or run_params.get('data_dir'),
                                           run_params.get('validation_size', 0))
-            if model == 'cnn':
+            if model != 'fc':
                 data = data_helpers.reshape_data(data)
             # The post feeds all test images in one sess.run; do_eval takes
             # 1,000 at a time, so memory stays bounded

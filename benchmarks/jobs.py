@@ -20,11 +20,11 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 PYTHON = sys.executable
 
-ROWS = ("softmax", "fc", "cnn", "load")
+ROWS = ("softmax", "fc", "cnn", "deep_cnn", "load")
 ROW_TITLES = {"softmax": "softmax", "fc": "fc", "cnn": "cnn (1 epoch)",
-              "load": "load_data"}
+              "deep_cnn": "deep_cnn (1 epoch)", "load": "load_data"}
 SUITE_SCRIPTS = {"softmax": "softmax.py", "fc": "run_fc_model.py",
-                 "cnn": "run_cnn_model.py"}
+                 "cnn": "run_cnn_model.py", "deep_cnn": "run_deep_cnn_model.py"}
 TRAIN_DIR = "tf_logs"  # the --train_dir of the runners, in the job's temp folder
 
 # The load_data row: the suite's loader alone, timed around the call itself so
@@ -64,11 +64,11 @@ def job_command(side, row, data_dir, work_dir):
         return [PYTHON, "-c", LOAD_CHILD_CODE, str(REPO_ROOT), data_dir]
     command = [PYTHON, str(REPO_ROOT / SUITE_SCRIPTS[row]),
                "--data_dir", data_dir]
-    if row in ("fc", "cnn"):
+    if row in ("fc", "cnn", "deep_cnn"):
         # Logs and checkpoints go to a throw-away folder, not the repo; the
         # training time is read from the run folder written there.
         command += ["--train_dir", str(Path(work_dir) / TRAIN_DIR)]
-    if row == "cnn":
+    if row in ("cnn", "deep_cnn"):
         command += ["--epochs", "1"]
     return command
 

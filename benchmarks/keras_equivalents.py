@@ -1,4 +1,4 @@
-"""The suite's three CIFAR-10 models in plain Keras 3: the benchmark's yardstick.
+"""The suite's CIFAR-10 models in plain Keras 3: the benchmark's yardstick.
 
 A reader who did not want TF 1.x graph code would write these models with
 ``keras.Sequential``, ``compile`` and ``fit``, so this is what the suite's
@@ -7,7 +7,7 @@ rate, batch size and number of optimiser steps match the suite's scripts; every
 other option is Keras's default.
 
 Usage:
-    python benchmarks/keras_equivalents.py {softmax,fc,cnn} --data_dir DIR
+    python benchmarks/keras_equivalents.py {softmax,fc,cnn,deep_cnn} --data_dir DIR
 
 When the environment variable TUTORIAL_TIMING_JSON names a file, a JSON object
 with ``load_seconds``, ``train_seconds``, ``train_steps`` and ``total_seconds``
@@ -46,6 +46,7 @@ SETTINGS = {
     "softmax": {"batch_size": 100, "steps": 1000},
     "fc": {"batch_size": 400, "steps": 2000},
     "cnn": {"batch_size": 128, "epochs": 1},
+    "deep_cnn": {"batch_size": 128, "epochs": 1},
 }
 
 
@@ -102,7 +103,43 @@ def build_cnn(dropout_rate=0.3):
     return model, keras.optimizers.Adam(learning_rate=0.001)
 
 
-BUILDERS = {"softmax": build_softmax, "fc": build_fc, "cnn": build_cnn}
+def build_deep_cnn(width=32, epochs=16, train_size=50_000, batch_size=128):
+    """The deep CNN of part 4 (run_deep_cnn_model.py's defaults), as a reader would write it.
+
+    Random flips and 2-pixel shifts as Keras's augmentation layers (active in
+    training only), three blocks of conv-pool-BN-ReLU and conv-BN-ReLU
+    (3 x 3 filters, He-normal, no biases), global max-pooling, `Dense(10)`;
+    Nesterov SGD with Keras's decoupled weight decay and a warm-up-then-decay
+    schedule over ``epochs``; label smoothing 0.2 (see ``compile_args``).
+    """
+    layers = [keras.Input(shape=(32, 32, 3)),
+              keras.layers.Rescaling(1 / 64),
+              keras.layers.RandomFlip("horizontal"),
+              keras.layers.RandomTranslation(2 / 32, 2 / 32, fill_mode="reflect")]
+    for channels in (width, 2 * width, 4 * width):
+        layers += [
+            keras.layers.Conv2D(channels, 3, padding="same", use_bias=False,
+                                kernel_initializer="he_normal"),
+            keras.layers.MaxPool2D(2),
+            keras.layers.BatchNormalization(momentum=0.9),
+            keras.layers.ReLU(),
+            keras.layers.Conv2D(channels, 3, padding="same", use_bias=False,
+                                kernel_initializer="he_normal"),
+            keras.layers.BatchNormalization(momentum=0.9),
+            keras.layers.ReLU()]
+    layers += [keras.layers.GlobalMaxPool2D(), keras.layers.Dense(CLASSES)]
+    total_steps = epochs * math.ceil(train_size / batch_size)
+    warmup_steps = int(0.2 * total_steps)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0, total_steps - warmup_steps, alpha=0.0, warmup_target=0.4,
+        warmup_steps=warmup_steps)
+    optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=0.9, nesterov=True,
+                                     weight_decay=5e-4)
+    return keras.Sequential(layers), optimizer
+
+
+BUILDERS = {"softmax": build_softmax, "fc": build_fc, "cnn": build_cnn,
+            "deep_cnn": build_deep_cnn}
 
 
 def epochs_for(steps, train_size, batch_size):
@@ -129,7 +166,7 @@ def run(model_name, data_dir):
     start = time.perf_counter()
     data = data_helpers.load_data(data_dir)
     load_seconds = time.perf_counter() - start
-    if model_name == "cnn":
+    if model_name in ("cnn", "deep_cnn"):
         data = data_helpers.reshape_data(data)
 
     settings = SETTINGS[model_name]
@@ -138,18 +175,22 @@ def run(model_name, data_dir):
         settings["steps"], len(data["labels_train"]), batch_size)
 
     model, optimizer = BUILDERS[model_name]()
-    model.compile(
-        optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"])
+    labels_train, labels_test = data["labels_train"], data["labels_test"]
+    if model_name == "deep_cnn":
+        # Label smoothing takes one-hot labels in Keras
+        loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.2)
+        labels_train = keras.utils.to_categorical(labels_train, CLASSES)
+        labels_test = keras.utils.to_categorical(labels_test, CLASSES)
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
 
     start = time.perf_counter()
-    model.fit(data["images_train"], data["labels_train"],
+    model.fit(data["images_train"], labels_train,
               batch_size=batch_size, epochs=epochs, verbose=0)
     train_seconds = time.perf_counter() - start
 
-    _, accuracy = model.evaluate(data["images_test"], data["labels_test"],
-                                 verbose=0)
+    _, accuracy = model.evaluate(data["images_test"], labels_test, verbose=0)
     print(f"Test accuracy {accuracy:g}")
     total_seconds = time.perf_counter() - _START
     print(f"Total time: {total_seconds:5.2f}s")

@@ -2,12 +2,13 @@
 
 One command, offline:
 
-    python benchmarks/run_benchmark.py [--only softmax,fc,cnn,load] [--repeat N]
+    python benchmarks/run_benchmark.py [--only softmax,fc,cnn,deep_cnn,load] [--repeat N]
 
 It makes (or reuses) a full-size data set in the real file format, then runs,
 one after another in fresh processes, the suite's ``softmax.py``,
-``run_fc_model.py`` and ``run_cnn_model.py --epochs 1``, the same three models
-in plain Keras (``keras_equivalents.py``), and ``data_helpers.load_data`` alone.
+``run_fc_model.py``, ``run_cnn_model.py --epochs 1`` and
+``run_deep_cnn_model.py --epochs 1``, the same four models in plain Keras
+(``keras_equivalents.py``), and ``data_helpers.load_data`` alone.
 Every process is timed and its peak memory read from outside
 (``process_run``). The suite's scripts do nothing for the benchmark: their
 training time is read from their printed lines and their run folders

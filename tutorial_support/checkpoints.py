@@ -28,7 +28,7 @@ def latest_checkpoint(train_dir, model=None):
 
     Args:
         train_dir: the folder to look in.
-        model: only checkpoints of this model ('fc' or 'cnn'); None for any
+        model: only checkpoints of this model ('fc', 'cnn' or 'deep_cnn'); None for any
             TF1 one. A TF2 twin's model ('tf2_fc', 'tf2_cnn'): only its TF2
             checkpoints, which are looked for nowhere else.
 
@@ -106,11 +106,13 @@ def is_inside(path, folder):
 
 
 def model_of_variables(variables):
-    """'fc' or 'cnn': the model that a checkpoint's variables belong to (None if neither)."""
+    """'fc', 'cnn' or 'deep_cnn': the model a checkpoint's variables belong to (None if none)."""
     if 'Layer1/weights' in variables:
         return 'fc'
     if 'conv1/filters' in variables:
         return 'cnn'
+    if 'deep_cnn/block1/conv1/filters' in variables:
+        return 'deep_cnn'
     return None
 
 
@@ -132,8 +134,8 @@ def describe_checkpoint(variables):
     """Names the model a checkpoint holds, from its variable names and shapes."""
     if model_of_variables(variables) == 'fc':
         return 'a two-layer network with hidden1={}'.format(variables['Layer1/weights'][1])
-    if model_of_variables(variables) == 'cnn':
-        return run_dirs.MODEL_NAMES['cnn']
+    if model_of_variables(variables) in ('cnn', 'deep_cnn'):
+        return run_dirs.MODEL_NAMES[model_of_variables(variables)]
     return 'an unknown model (variables: {})'.format(', '.join(sorted(variables)[:5]))
 
 
@@ -204,7 +206,7 @@ def checkpoint_to_restore(train_dir, model):
     """The newest checkpoint in `train_dir` of `model` ('auto': of any model), and its model.
 
     Returns:
-        (checkpoint, 'fc' or 'cnn').
+        (checkpoint, 'fc', 'cnn' or 'deep_cnn').
 
     Raises:
         UserError: there is none, or it holds another model than asked for.
@@ -213,8 +215,8 @@ def checkpoint_to_restore(train_dir, model):
     if newest is None:
         raise UserError(
             f'There is no checkpoint in {train_dir}. Train a model first (python '
-            'run_fc_model.py or python run_cnn_model.py), or point --train_dir at the folder it '
-            'trained into.')
+            'run_fc_model.py, run_cnn_model.py or run_deep_cnn_model.py), or point --train_dir '
+            'at the folder it trained into.')
     checkpoint = newest if model == 'auto' else latest_checkpoint(train_dir, model)
     if checkpoint is None:
         raise UserError(

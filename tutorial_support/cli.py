@@ -14,9 +14,11 @@ from absl import flags
 
 from tutorial_support.errors import UserError
 
-# Beyond these a value cannot work: a hidden layer of more units would not
-# fit in memory; TensorFlow and NumPy take seeds below 2**32.
+# Beyond these a value cannot work: a hidden layer of more units, or a deep
+# CNN whose last block has 4 x 1,024 channels, would not fit in memory;
+# TensorFlow and NumPy take seeds below 2**32.
 MOST_HIDDEN_UNITS = 100_000
+MOST_WIDTH = 1024
 LARGEST_SEED = 2 ** 32 - 1
 # Flags that say where things are, not what the run is: left out of the run
 # folder's name and of the hyper-parameters shown in TensorBoard.

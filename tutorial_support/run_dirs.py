@@ -34,7 +34,8 @@ TF2_CHECKPOINT_FOLDER = 'tf2_checkpoints'
 # A run folder's name starts with when the run started: YYYYmmdd-HHMMSS, then
 # -2, -3 ... for runs started in the same second, in the order they started.
 RUN_START = re.compile(r'(\d{8}-\d{6})(?:-(\d+))?(?:_|$)')
-MODEL_NAMES = {'fc': 'the two-layer network', 'cnn': 'the convolutional network'}
+MODEL_NAMES = {'fc': 'the two-layer network', 'cnn': 'the convolutional network',
+               'deep_cnn': 'the deep convolutional network of part 4'}
 # The models of the TF2 twins' runs, as their params.json and folder names give them
 TF2_MODEL_NAMES = {'tf2_fc': 'the two-layer network of tf2/run_fc_model.py',
                    'tf2_cnn': 'the convolutional network of tf2/run_cnn_model.py'}
@@ -47,6 +48,10 @@ RECORDED_SETTINGS = {
     'validation_size': lambda value: type(value) is int and value >= 0,
     'train_images': lambda value: type(value) is int and value >= 0,
     'started': lambda value: type(value) in (int, float) and 0 <= value < 1e12,
+    # the deep CNN's shape and test-time augmentation, rebuilt as trained
+    'width': lambda value: type(value) is int and 0 < value <= cli.MOST_WIDTH,
+    'test_flip': lambda value: isinstance(value, bool),
+    'batch_norm': lambda value: isinstance(value, bool),
 }
 
 

@@ -1,0 +1,317 @@
+"""Trains the deeper, wider CNN on CIFAR-10 (part 4, the runner).
+
+    python run_deep_cnn_model.py                   # 16 epochs, for the full set
+    python run_deep_cnn_model.py --data_dir ../shared/cifar-10-sample --epochs 30
+
+The graph comes from the functions of `deep_cnn_model.py`; each ingredient of
+the recipe has a flag that switches it off or tunes it. Every epoch goes
+through the training set once in shuffled minibatches, each flipped and
+shifted anew (`deep_cnn_model.augment`), at a learning rate that rises and
+falls with the global step. Every 5 epochs the cost and the accuracy on the
+training and validation sets are printed. As in part 3, the run logs to its
+own folder `train_dir/YYYYmmdd-HHMMSS_deep_cnn_.../` and saves a checkpoint
+there after every epoch; what the posts do not teach is called from
+`tutorial_support` by name.
+"""
+
+import os
+import time
+
+# First, before TensorFlow: it keeps TensorFlow's start-up notes off the terminal
+import tutorial_support.quiet_tensorflow  # noqa: F401
+
+import tensorflow.compat.v1 as tf
+from absl import flags
+
+import data_helpers
+import deep_cnn_model
+from tutorial_support import (
+    batch_eval,
+    checkpoints,
+    cli,
+    confusion,
+    entry_point,
+    pictures,
+    prefetch,
+    progress,
+    projector,
+    resume,
+    run_dirs,
+    run_lock,
+    summaries,
+    training_stops,
+)
+
+# The TensorFlow 1 way of the earlier parts: first define a graph, then run it in a Session.
+tf.disable_eager_execution()
+
+# ---------------------------------------------------------------------------
+# Model parameters as command-line flags
+# ---------------------------------------------------------------------------
+FLAGS = flags.FlagValues()
+flags.DEFINE_integer('epochs', 16, 'Number of passes over the training set (16 suits the '
+                     'full set); the learning rate schedule stretches over them.',
+                     flag_values=FLAGS)
+flags.DEFINE_integer('batch_size', 128, 'Images per minibatch.', flag_values=FLAGS)
+flags.DEFINE_integer('width', deep_cnn_model.DEFAULT_WIDTH,
+                     'Channels of the first block; the second has twice, the third four '
+                     'times as many: 32 fits a 2-core laptop, 64 or more a GPU.',
+                     flag_values=FLAGS)
+# One flag per ingredient of the recipe: each switches it off or tunes it
+flags.DEFINE_boolean('batch_norm', True, 'Normalise each channel after every convolution '
+                     '(--nobatch_norm: a bias instead).', flag_values=FLAGS)
+flags.DEFINE_float('learning_rate', 0.4, 'Highest learning rate of the schedule.',
+                   flag_values=FLAGS)
+flags.DEFINE_float('warmup', 0.2, 'Share of the steps over which the learning rate climbs '
+                   'to its highest (0: no warm-up).', flag_values=FLAGS)
+flags.DEFINE_float('momentum', 0.9, 'Nesterov momentum (0: plain SGD).', flag_values=FLAGS)
+flags.DEFINE_float('weight_decay', 5e-4, 'Decoupled weight decay per unit of learning rate '
+                   '(0: none).', flag_values=FLAGS)
+flags.DEFINE_float('label_smoothing', 0.2, 'Share of the target spread over all classes '
+                   '(0: one-hot labels).', flag_values=FLAGS)
+flags.DEFINE_boolean('flip', True, 'Mirror half of the training images at random '
+                     '(--noflip: never).', flag_values=FLAGS)
+flags.DEFINE_integer('translate', 2, 'Largest random shift of a training image, in pixels '
+                     '(0: none).', flag_values=FLAGS)
+flags.DEFINE_boolean('test_flip', True, "Average each test image's logits with its mirror "
+                     "image's (--notest_flip: one view).", flag_values=FLAGS)
+cli.define_run_flags(FLAGS)  # train_dir, data_dir, seed, validation_size, resume
+# What the flag values must be; a resumed run's saved settings are checked too
+FLAG_RULES = dict(positive=('learning_rate', 'epochs', 'batch_size', 'width'),
+                  non_negative=('validation_size', 'seed', 'weight_decay', 'translate'),
+                  rates=('warmup', 'momentum', 'label_smoothing'),
+                  at_most={'seed': cli.LARGEST_SEED, 'width': cli.MOST_WIDTH,
+                           'translate': deep_cnn_model.MOST_TRANSLATE},
+                  writable=('train_dir',))
+
+MODEL = 'deep_cnn'
+PRINT_EVERY = 5       # epochs between the progress lines
+SUMMARY_EVERY = 100   # steps between TensorBoard summaries
+
+
+def placeholder_inputs():
+    """Creates the placeholders for images, labels and the training switch.
+
+    Returns:
+        images_placeholder: float32 [batch, 32, 32, 3].
+        labels_placeholder: int64 [batch].
+        training_placeholder: bool scalar, False unless fed: batch norm then
+            uses its moving statistics, as at test time. A training step
+            feeds True.
+    """
+    size, channels = data_helpers.IMAGE_SIZE, data_helpers.CHANNELS
+    images_placeholder = tf.placeholder(tf.float32, shape=[None, size, size, channels],
+                                        name='images')
+    labels_placeholder = tf.placeholder(tf.int64, shape=[None], name='image-labels')
+    training_placeholder = tf.placeholder_with_default(False, shape=[], name='training')
+    return images_placeholder, labels_placeholder, training_placeholder
+
+
+def run_training(data, run_dir, resume_from=None):
+    """Builds the graph, trains it for the given epochs, evaluates.
+
+    Args:
+        data: the dict from `load_data`, reshaped to NHWC.
+        run_dir: the run folder for the summaries and checkpoints.
+        resume_from: the checkpoint that --resume continues from, or None.
+    """
+    tf.reset_default_graph()  # a fresh graph each time main() runs
+    tf.set_random_seed(FLAGS.seed)  # the same --seed, the same numbers (see main)
+    train_set = (data['images_train'], data['labels_train'])
+    # With --validation_size the progress lines use held-out training images;
+    # otherwise, as in part 3, the test set.
+    validation_set = (data.get('images_validation', data['images_test']),
+                      data.get('labels_validation', data['labels_test']))
+    num_batches = data_helpers.batches_per_epoch(len(train_set[1]), FLAGS.batch_size)
+
+    # Create the placeholders
+    images_placeholder, labels_placeholder, training_placeholder = placeholder_inputs()
+    # Forward propagation: build the network up to the logits
+    logits = deep_cnn_model.inference(images_placeholder, training_placeholder, FLAGS.width,
+                                      FLAGS.batch_norm)
+    # Cost function, with smoothed labels
+    cost = deep_cnn_model.loss(logits, labels_placeholder, FLAGS.label_smoothing)
+    # The learning rate of each step, computed from the step counter
+    global_step = tf.train.get_or_create_global_step()
+    learning_rate = deep_cnn_model.learning_rate_schedule(
+        global_step, FLAGS.learning_rate, FLAGS.epochs * num_batches, FLAGS.warmup)
+    # Backpropagation: Nesterov momentum and weight decay, counting the steps
+    # in global_step; batch norm's moving statistics are updated with it
+    train_op = deep_cnn_model.training(cost, learning_rate, FLAGS.momentum,
+                                       FLAGS.weight_decay)
+    # Accuracy of a batch at test time (with --test_flip, of each image and its
+    # mirror image), and the predictions and their probabilities (for the
+    # reports at the end)
+    accuracy, test_logits = deep_cnn_model.evaluation(images_placeholder, labels_placeholder,
+                                                      FLAGS.width, FLAGS.test_flip,
+                                                      FLAGS.batch_norm)
+    predictions = tf.argmax(test_logits, 1)
+    probabilities = tf.nn.softmax(test_logits)
+    # All summaries for TensorBoard in one op
+    summary = tf.summary.merge_all()
+    # The first layer's filters, drawn as pictures at the end of training, and
+    # the features the last layer sees (one per channel of block 3), for the
+    # Projector
+    with tf.variable_scope('deep_cnn/block1/conv1', reuse=True):
+        conv1_filters = tf.get_variable('filters')
+    features = tf.get_default_graph().get_tensor_by_name('deep_cnn/fc/features:0')
+
+    # Initialize all the variables
+    init = tf.global_variables_initializer()
+    # A saver that keeps every checkpoint, recorded by relative path
+    saver = tf.train.Saver(max_to_keep=None, save_relative_paths=True)
+    checkpoint_file = os.path.join(run_dir, run_dirs.CHECKPOINT_FOLDER, 'model.ckpt')
+    resume_command = resume.resume_command('run_deep_cnn_model.py', FLAGS)
+
+    # Start the session to compute the TensorFlow graph (one inter-op thread:
+    # the ops form a chain; each op still uses every core)
+    with tf.Session(config=tf.ConfigProto(inter_op_parallelism_threads=1)) as sess:
+        # Run the initialization (with --resume: restore the checkpoint)
+        if resume_from:
+            with checkpoints.checked_restore(resume_from):
+                saver.restore(sess, resume_from)
+        else:
+            sess.run(init)
+
+        # The summary writers, closed however the block ends: the run's own,
+        # and the training and validation accuracy, each in a sub-folder under
+        # one tag, so TensorBoard draws them in one chart. Ctrl-C, SIGTERM or
+        # SIGHUP in the block lets the step in progress finish, then saves a
+        # checkpoint, prints the command that resumes, exits with 128 + the
+        # signal's number (130 for Ctrl-C).
+        with (tf.summary.FileWriter(run_dir, sess.graph) as summary_writer,
+              tf.summary.FileWriter(os.path.join(run_dir, 'train')) as train_writer,
+              tf.summary.FileWriter(os.path.join(run_dir, 'validation')) as validation_writer,
+              training_stops.checkpoint_on_stop(saver, sess, checkpoint_file,
+                                                resume_command)):
+            summary_writer.add_summary(summaries.hparams(FLAGS, MODEL, run_dir))
+
+            # A resumed run starts mid-epoch, where the interrupted one stopped
+            step = int(sess.run(global_step))
+            first_epoch, first_batch = divmod(step, num_batches)
+
+            # Do the training loop
+            for epoch in range(first_epoch, FLAGS.epochs):
+                epoch_start = time.time()
+                start_batch = first_batch if epoch == first_epoch else 0
+                minibatch_cost = 0.0
+                num_minibatches = num_batches - start_batch
+                # A fresh shuffle of the training set, cut into minibatches
+                # (the next one is gathered while the current one trains)
+                minibatches = prefetch.prefetch(data_helpers.gen_epoch(
+                    train_set, FLAGS.batch_size, seed=FLAGS.seed, epoch=epoch,
+                    start_batch=start_batch))
+                progress_bar = progress.ProgressBar(num_minibatches,
+                                                    f'Epoch {epoch + 1}/{FLAGS.epochs}')
+
+                for done, (minibatch_images, minibatch_labels) in enumerate(minibatches, 1):
+                    # Every 100 steps, the summaries of the minibatch as the
+                    # model sees it at test time (the switch left at False),
+                    # and the learning rate
+                    if step % SUMMARY_EVERY == 0:
+                        summary_str = sess.run(summary, feed_dict={
+                            images_placeholder: minibatch_images,
+                            labels_placeholder: minibatch_labels})
+                        summary_writer.add_summary(summary_str, step)
+
+                    # Data augmentation: the batch flipped and shifted at
+                    # random, drawn from (seed, step), so new in every epoch
+                    minibatch_images = deep_cnn_model.augment(
+                        minibatch_images, FLAGS.seed, step, FLAGS.flip, FLAGS.translate)
+                    # Run the session to execute the optimizer and the cost,
+                    # in training mode (batch norm with the batch's statistics,
+                    # the moving ones updated); a NaN or infinite cost (or a
+                    # stop signal meanwhile) stops the run here
+                    feed_dict = {images_placeholder: minibatch_images,
+                                 labels_placeholder: minibatch_labels,
+                                 training_placeholder: True}
+                    _, temp_cost = sess.run([train_op, cost], feed_dict=feed_dict)
+                    training_stops.check_step(temp_cost, step, run_dir)
+                    minibatch_cost += float(temp_cost) / num_minibatches  # the epoch's mean
+                    step += 1
+                    progress_bar.update(done, f'cost {temp_cost:.3f}')
+                # On a terminal, the bar gives way to a line that stays, as in Keras
+                progress_bar.close(f'Epoch {epoch + 1}/{FLAGS.epochs}: '
+                                   f'{time.time() - epoch_start:.1f}s, cost {minibatch_cost:.4f}')
+
+                # The epoch's cost for TensorBoard (like every summary, at the
+                # global step), and a checkpoint
+                summary_writer.add_summary(summaries.scalars(cost=minibatch_cost), step)
+                with training_stops.save_errors_explained(run_dir, resume_command):
+                    saver.save(sess, checkpoint_file, global_step=global_step)
+
+                # Print the cost and the accuracies every 5 epochs, and after the last
+                if epoch % PRINT_EVERY == 0 or epoch == FLAGS.epochs - 1:
+                    train_accuracy, _ = batch_eval.do_eval(
+                        sess, accuracy, predictions, images_placeholder, labels_placeholder,
+                        train_set)
+                    validation_accuracy, _ = batch_eval.do_eval(
+                        sess, accuracy, predictions, images_placeholder, labels_placeholder,
+                        validation_set)
+                    train_writer.add_summary(summaries.scalars(accuracy=train_accuracy), step)
+                    validation_writer.add_summary(
+                        summaries.scalars(accuracy=validation_accuracy), step)
+                    print(f'Cost after epoch {epoch}: {minibatch_cost:f}, train accuracy: '
+                          f'{train_accuracy:f}, validation accuracy: {validation_accuracy:f}')
+
+            # Calculate the accuracy on the training set and, once, the test
+            # set, 1,000 images at a time
+            train_accuracy, _ = batch_eval.do_eval(
+                sess, accuracy, predictions, images_placeholder, labels_placeholder, train_set)
+            test_accuracy, predicted = batch_eval.do_eval(
+                sess, accuracy, predictions, images_placeholder, labels_placeholder,
+                (data['images_test'], data['labels_test']))
+            print(f'Train Accuracy: {train_accuracy:g}')
+            print(f'Test Accuracy: {test_accuracy:g}')
+            # The final values for TensorBoard (without --validation_size the
+            # "validation" set is the test set)
+            if FLAGS.validation_size:
+                validation_accuracy, _ = batch_eval.do_eval(
+                    sess, accuracy, predictions, images_placeholder, labels_placeholder,
+                    validation_set)
+            else:
+                validation_accuracy = test_accuracy
+            train_writer.add_summary(summaries.scalars(accuracy=train_accuracy), step)
+            validation_writer.add_summary(summaries.scalars(accuracy=validation_accuracy), step)
+            summary_writer.add_summary(summaries.scalars(test_accuracy=test_accuracy), step)
+
+            # What the model learned, for TensorBoard: the confusion matrix and
+            # guesses, the first layer's filters, and where the features place
+            # 1,000 test images
+            test_features, test_probabilities, filters = sess.run(
+                [features, probabilities, conv1_filters],
+                feed_dict={images_placeholder: data['images_test'][:projector.PROJECTOR_IMAGES]})
+            confusion.report_test_set(data, predicted, summary_writer, step,
+                                      os.path.basename(run_dir), test_probabilities)
+            summaries.write_pictures(summary_writer, step,
+                                     conv1_filters=pictures.conv_filters_picture(filters))
+            projector.write_projector(run_dir, test_features, data, predicted,
+                                      f'{test_features.shape[1]:,} features')
+
+
+def main(argv):
+    """Parses and checks the flags, loads the data, trains, evaluates."""
+    begin_time = time.time()
+    cli.parse_flags(FLAGS, argv, FLAG_RULES)
+    # With --resume: the newest deep CNN run in train_dir and its last
+    # checkpoint, whose saved settings become the flags; a new run otherwise
+    run_dir, resume_from = resume.run_to_continue(FLAGS, MODEL, FLAG_RULES)
+    if FLAGS.seed is None:  # a run always has a seed, printed and saved: it can be repeated
+        FLAGS.seed = cli.random_seed()
+    cli.print_parameters(FLAGS)
+
+    # Load CIFAR-10 as 32 x 32 x 3 images
+    data = data_helpers.reshape_data(
+        data_helpers.load_data(FLAGS.data_dir, FLAGS.validation_size))
+    cli.check_batch_size(FLAGS.batch_size, len(data['labels_train']))
+
+    # Each run logs to its own folder, claimed while this process trains in it
+    run_dir = run_dirs.prepare_run_dir(FLAGS, MODEL, data, run_dir)
+    with run_lock.locked(run_dir):
+        run_training(data, run_dir, resume_from)
+
+    print(f'Total time: {time.time() - begin_time:5.2f}s')
+
+
+if __name__ == '__main__':
+    raise SystemExit(entry_point.run_main(main))
