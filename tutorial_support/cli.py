@@ -160,7 +160,7 @@ def path_encoding_problem(text):
 
     Python turns a name into the bytes on disk with the locale's encoding
     (`os.fsencode`); TensorFlow always with UTF-8. A name in another
-    encoding arrives with its bytes smuggled in as surrogates (`\udcff` for
+    encoding arrives with its bytes smuggled in as surrogates (U+DCFF for
     the byte 0xff), which UTF-8 cannot encode; under a locale that is not
     UTF-8, even a UTF-8 name gives TensorFlow other bytes than Python.
     """
