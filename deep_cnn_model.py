@@ -13,6 +13,10 @@ like `run_cnn_model.py`, each ingredient of the recipe a visible piece:
 4. `evaluation()`: the accuracy at test time, averaging the logits of each
    image and its mirror image (test-time augmentation).
 
+Beside `training()`, `average_weights()` keeps a moving average of the
+weights (`tf.train.ExponentialMovingAverage`), which `evaluation()` can test
+instead of the last weights.
+
 And `augment()`, in NumPy, which flips and shifts the training images anew
 every epoch. The recipe's ingredients are those of Keller Jordan's airbench94
 (94% on CIFAR-10 in 10 epochs), built with `tf.nn` ops.
@@ -33,7 +37,8 @@ PIXEL_SCALE = 64.0
 BATCH_NORM_DECAY = 0.9
 
 
-def inference(images, training, width=DEFAULT_WIDTH, batch_norm=True, classes=10):
+def inference(images, training, width=DEFAULT_WIDTH, batch_norm=True, classes=10,
+              custom_getter=None):
     """Builds the network up to the logits.
 
     Called once with the training switch for the training graph, and again
@@ -49,11 +54,14 @@ def inference(images, training, width=DEFAULT_WIDTH, batch_norm=True, classes=10
         batch_norm: whether to normalise after each convolution (False: add
             a bias instead, as in part 3).
         classes: number of output classes.
+        custom_getter: None, or what `tf.get_variable` hands each variable
+            to (`averaged_weights_getter`: the network then computes with the
+            moving averages of its variables).
 
     Returns:
         logits: float32 [batch, classes].
     """
-    with tf.variable_scope('deep_cnn', reuse=tf.AUTO_REUSE):
+    with tf.variable_scope('deep_cnn', reuse=tf.AUTO_REUSE, custom_getter=custom_getter):
         # Pixels of about unit size, so the first filters learn at the pace of the others
         inputs = images / PIXEL_SCALE
         channels = 3
@@ -253,7 +261,71 @@ def training(loss, learning_rate, momentum=0.9, weight_decay=5e-4):
         return optimizer.apply_gradients(gradients, global_step=global_step)
 
 
-def evaluation(images, labels, width=DEFAULT_WIDTH, test_flip=True, batch_norm=True):
+def averaged_variables():
+    """The variables `average_weights()` averages: the trainable ones and batch norm's statistics.
+
+    Why batch norm's moving statistics too, though they are averages already:
+    they follow the last weights over about 10 steps (BATCH_NORM_DECAY), while
+    the averaged weights are a blend of the weights over many more. Averaged
+    with the same decay, the statistics come from the same steps as the
+    weights they normalise at test time.
+    """
+    return tf.trainable_variables() + [
+        variable for variable in tf.global_variables()
+        if variable.op.name.endswith(('moving_mean', 'moving_variance'))]
+
+
+def average_weights(train_op, decay):
+    """Adds a moving average of the weights, updated after each training step.
+
+    Why: late in training each step still jolts the weights a little, this
+    way and that, around the minimum. An average over the last steps lies
+    nearer its middle than any one of them, and often tests better. With a
+    learning rate that falls to 0, the last steps are small already: whether
+    the average still pays is measured in docs/part4_toward_94.md.
+
+    `tf.train.ExponentialMovingAverage` keeps a "shadow" copy of each variable
+    (saved in the checkpoints beside it) and moves it at each step:
+    `shadow <- shadow - (1 - decay) x (shadow - variable)`. With
+    `num_updates=global_step` the decay is at most (1 + step) / (10 + step),
+    so early in a run the shadows follow the weights closely (a warm-up of the
+    decay) instead of staying near the random initial weights.
+
+    Args:
+        train_op: the op of one training step (from `training`).
+        decay: the share of its old value a shadow keeps at each step; 0: no
+            average, the train op is returned as it is.
+
+    Returns:
+        (train op, ema): the op of a training step that then updates the
+        shadows, and the `tf.train.ExponentialMovingAverage` (None with
+        decay 0), for `evaluation()`.
+    """
+    if not decay:
+        return train_op, None
+    ema = tf.train.ExponentialMovingAverage(decay,
+                                            num_updates=tf.train.get_or_create_global_step())
+    # The shadows move after the step has changed the weights, and only in
+    # training steps: evaluating the network does not run this op
+    with tf.control_dependencies([train_op]):
+        return ema.apply(averaged_variables()), ema
+
+
+def averaged_weights_getter(ema):
+    """A custom getter for `inference`: each variable's moving average in place of the variable.
+
+    The network built with it computes with the shadow variables of `ema`;
+    a variable without a shadow is used as it is.
+    """
+    def get_average(getter, *args, **kwargs):
+        variable = getter(*args, **kwargs)
+        average = ema.average(variable)
+        return variable if average is None else average
+    return get_average
+
+
+def evaluation(images, labels, width=DEFAULT_WIDTH, test_flip=True, batch_norm=True,
+               ema=None):
     """The accuracy of a batch at test time, with a `train_accuracy` summary.
 
     Builds the test-time network (batch norm with its moving statistics) on
@@ -267,15 +339,20 @@ def evaluation(images, labels, width=DEFAULT_WIDTH, test_flip=True, batch_norm=T
         labels: int64 [batch].
         width, batch_norm: the network's --width and --batch_norm.
         test_flip: whether to average with the mirrored image's logits.
+        ema: None, or the `tf.train.ExponentialMovingAverage` of
+            `average_weights`: the network is then tested with the moving
+            averages of its variables, not with their last values.
 
     Returns:
         (accuracy, logits): the fraction of right answers, and the test-time
         logits [batch, classes] the predictions are read from.
     """
-    logits = inference(images, False, width, batch_norm)
+    getter = averaged_weights_getter(ema) if ema else None
+    logits = inference(images, False, width, batch_norm, custom_getter=getter)
     if test_flip:
         mirrored = tf.reverse(images, axis=[2])  # left <-> right
-        logits = (logits + inference(mirrored, False, width, batch_norm)) / 2
+        logits = (logits + inference(mirrored, False, width, batch_norm,
+                                     custom_getter=getter)) / 2
     return two_layer_fc.evaluation(logits, labels), logits
 
 

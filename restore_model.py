@@ -159,7 +159,13 @@ def main(argv):
      description) = build_graph(model, run_params)
     # The step counter, restored too: it tells the step the checkpoint was saved at
     global_step = tf.Variable(0, name='global_step', trainable=False, dtype=tf.int64)
-    saver = tf.train.Saver()
+    if model == 'deep_cnn' and run_params.get('ema_decay'):
+        # The classic TF1 way (TensorFlow's cifar10_eval.py): a Saver that
+        # fills each variable with its moving average, saved as its shadow
+        ema = tf.train.ExponentialMovingAverage(run_params['ema_decay'])
+        saver = tf.train.Saver(ema.variables_to_restore(deep_cnn_model.averaged_variables()))
+    else:
+        saver = tf.train.Saver()
 
     with tf.Session() as sess:
         print('Restoring variables from checkpoint')

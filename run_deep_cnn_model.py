@@ -75,11 +75,14 @@ flags.DEFINE_integer('translate', 2, 'Largest random shift of a training image, 
                      '(0: none).', flag_values=FLAGS)
 flags.DEFINE_boolean('test_flip', True, "Average each test image's logits with its mirror "
                      "image's (--notest_flip: one view).", flag_values=FLAGS)
+flags.DEFINE_float('ema_decay', 0.0, 'Test with a moving average of the weights that keeps '
+                   'this share of its value at each step, e.g. 0.99 (0: the last weights).',
+                   flag_values=FLAGS)
 cli.define_run_flags(FLAGS)  # train_dir, data_dir, seed, validation_size, resume
 # What the flag values must be; a resumed run's saved settings are checked too
 FLAG_RULES = dict(positive=('learning_rate', 'epochs', 'batch_size', 'width'),
                   non_negative=('validation_size', 'seed', 'weight_decay', 'translate'),
-                  rates=('warmup', 'momentum', 'label_smoothing'),
+                  rates=('warmup', 'momentum', 'label_smoothing', 'ema_decay'),
                   at_most={'seed': cli.LARGEST_SEED, 'width': cli.MOST_WIDTH,
                            'translate': deep_cnn_model.MOST_TRANSLATE},
                   writable=('train_dir',))
@@ -139,19 +142,22 @@ def run_training(data, run_dir, resume_from=None):
     # in global_step; batch norm's moving statistics are updated with it
     train_op = deep_cnn_model.training(cost, learning_rate, FLAGS.momentum,
                                        FLAGS.weight_decay)
+    # With --ema_decay: after each step, the moving average of the weights
+    # (and of batch norm's statistics) takes a step toward them
+    train_op, ema = deep_cnn_model.average_weights(train_op, FLAGS.ema_decay)
     # Accuracy of a batch at test time (with --test_flip, of each image and its
-    # mirror image), and the predictions and their probabilities (for the
-    # reports at the end)
+    # mirror image; with --ema_decay, with the averaged weights), and the
+    # predictions and their probabilities (for the reports at the end)
     accuracy, test_logits = deep_cnn_model.evaluation(images_placeholder, labels_placeholder,
                                                       FLAGS.width, FLAGS.test_flip,
-                                                      FLAGS.batch_norm)
+                                                      FLAGS.batch_norm, ema)
     predictions = tf.argmax(test_logits, 1)
     probabilities = tf.nn.softmax(test_logits)
     # All summaries for TensorBoard in one op
     summary = tf.summary.merge_all()
     # The first layer's filters, drawn as pictures at the end of training, and
     # the features the last layer sees (one per channel of block 3), for the
-    # Projector
+    # Projector (both of the last weights, also with --ema_decay)
     with tf.variable_scope('deep_cnn/block1/conv1', reuse=True):
         conv1_filters = tf.get_variable('filters')
     features = tf.get_default_graph().get_tensor_by_name('deep_cnn/fc/features:0')

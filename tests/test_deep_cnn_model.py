@@ -130,3 +130,49 @@ def test_learning_rate_warms_up_then_decays_to_zero():
         with tf.Session() as sess:
             rates = [float(sess.run(rate, {step: value})) for value in (0, 10, 20, 60, 100)]
     assert rates == pytest.approx([0.0, 0.2, 0.4, 0.2, 0.0], abs=1e-6)
+
+
+def test_weight_averages_move_toward_the_weights_in_training_steps_only():
+    """Each training step moves every shadow a share toward its variable; evaluating does not.
+
+    The shadows of the trainable variables and of batch norm's statistics
+    start at the initial values; after a step, shadow = d x old shadow +
+    (1 - d) x new value, with d = min(0.9, (1 + step) / (10 + step)) at the
+    new global step. evaluation() with the averages computes with the
+    shadows, so its logits differ from those of the last weights.
+    """
+    with tf.Graph().as_default():
+        images, labels, training = run_deep_cnn_model.placeholder_inputs()
+        cost = deep_cnn_model.loss(deep_cnn_model.inference(images, training, WIDTH), labels)
+        train_op, ema = deep_cnn_model.average_weights(deep_cnn_model.training(cost, 0.05), 0.9)
+        _, averaged_logits = deep_cnn_model.evaluation(images, labels, WIDTH, ema=ema)
+        _, last_logits = deep_cnn_model.evaluation(images, labels, WIDTH)
+        variables = deep_cnn_model.averaged_variables()
+        assert sum('moving_' in variable.op.name for variable in variables) == 2 * 6
+        shadows = [ema.average(variable) for variable in variables]
+        global_step = tf.train.get_global_step()
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            old_shadows = sess.run(shadows)
+            for old, value in zip(old_shadows, sess.run(variables), strict=True):
+                np.testing.assert_array_equal(old, value)
+            batch, batch_labels = random_images(20, seed=1), np.arange(20) % 10
+            for _ in range(3):
+                sess.run(train_op, {images: batch, labels: batch_labels, training: True})
+                step = sess.run(global_step)
+                decay = min(0.9, (1 + step) / (10 + step))
+                new_shadows, values = sess.run(shadows), sess.run(variables)
+                for variable, old, new, value in zip(variables, old_shadows, new_shadows,
+                                                     values, strict=True):
+                    np.testing.assert_allclose(new, decay * old + (1 - decay) * value,
+                                               rtol=1e-5, atol=1e-6, err_msg=variable.op.name)
+                old_shadows = new_shadows
+            # Not the last weights any more: the averages lag behind them
+            assert any(not np.allclose(old, value) for old, value in zip(old_shadows, values,
+                                                                           strict=True))
+            test_batch = random_images(10, seed=2)
+            averaged = sess.run(averaged_logits, {images: test_batch})
+            assert not np.allclose(averaged, sess.run(last_logits, {images: test_batch}))
+            sess.run(averaged_logits, {images: test_batch, labels: np.zeros(10, np.int64)})
+            for old, new in zip(old_shadows, sess.run(shadows), strict=True):
+                np.testing.assert_array_equal(new, old)

@@ -5,6 +5,7 @@ user reads it; then an interrupted and resumed run, bad flags, and
 restore_model.py on the run.
 """
 
+import json
 import os
 import re
 
@@ -54,7 +55,7 @@ def test_deep_cnn_tensorboard_files(deep_run):
         'model': 'deep_cnn', 'batch_size': 50, 'epochs': 2, 'width': 8, 'seed': 1,
         'learning_rate': 0.4, 'warmup': 0.2, 'momentum': 0.9, 'weight_decay': 5e-4,
         'label_smoothing': 0.2, 'flip': True, 'translate': 2, 'test_flip': True,
-        'batch_norm': True, 'validation_size': 0}
+        'batch_norm': True, 'ema_decay': 0.0, 'validation_size': 0}
     # Summaries every 100 steps: step 0 only, where the warm-up starts at 0
     assert scalars(folder, 'learning_rate') == [(0, 0.0)]
     assert [step for step, _ in scalars(os.path.join(folder, 'train'), 'accuracy')] \
@@ -81,6 +82,16 @@ def test_deep_cnn_resumed_mid_epoch_equals_the_uninterrupted_run(run, cifar_dir,
     the same moving statistics of batch norm.
     """
     _, whole_folder, whole = deep_run
+    assert_resume_identity(run, cifar_dir, tmp_path, monkeypatch, whole_folder, whole,
+                           ('--seed', '1', *ARGS), 'deep_cnn/block3/conv2/moving_variance')
+
+
+def assert_resume_identity(run, cifar_dir, tmp_path, monkeypatch, whole_folder, whole, args,
+                           saved_name):
+    """Interrupts a run of args at step 15 of 20, resumes it: its output and checkpoint as whole's.
+
+    saved_name: a variable that must be among those compared.
+    """
     real_check_step = training_stops.check_step
 
     def ctrl_c_after_15_steps(loss_value, step, *more):
@@ -90,7 +101,7 @@ def test_deep_cnn_resumed_mid_epoch_equals_the_uninterrupted_run(run, cifar_dir,
     monkeypatch.setattr(training_stops, 'check_step', ctrl_c_after_15_steps)
     train_dir = str(tmp_path / 'parted')
     code, _, err = run(run_deep_cnn_model, '--train_dir', train_dir, '--data_dir', cifar_dir,
-                       '--seed', '1', *ARGS)
+                       *args)
     assert code == 130, err
     assert 'Training interrupted at step 15' in err
     assert 'python run_deep_cnn_model.py --train_dir' in err
@@ -104,7 +115,7 @@ def test_deep_cnn_resumed_mid_epoch_equals_the_uninterrupted_run(run, cifar_dir,
     whole_reader = tf.train.load_checkpoint(checkpoint_path(whole_folder, 20))
     parted_reader = tf.train.load_checkpoint(checkpoint_path(parted_folder, 20))
     names = whole_reader.get_variable_to_shape_map()
-    assert 'deep_cnn/block3/conv2/moving_variance' in names
+    assert saved_name in names
     for name in names:
         np.testing.assert_array_equal(parted_reader.get_tensor(name),
                                       whole_reader.get_tensor(name), err_msg=name)
@@ -120,6 +131,7 @@ def test_deep_cnn_resumed_mid_epoch_equals_the_uninterrupted_run(run, cifar_dir,
     (['--momentum', '1'], '--momentum is 1.0; it must be at least 0 and below 1'),
     (['--weight_decay', '-1e-4'], '--weight_decay is -0.0001; it must be 0 or more'),
     (['--flip=maybe'], '--flip=maybe'),
+    (['--ema_decay', '1'], '--ema_decay is 1.0; it must be at least 0 and below 1'),
 ])
 def test_bad_flags_are_refused_before_loading_data(run, no_data, tmp_path, args, phrase):
     """Exit 1 naming the flag and its rule; no data fetched, no run folder made."""
@@ -159,3 +171,43 @@ def test_restore_rebuilds_the_run_without_batch_norm_and_test_flip(run, cifar_di
     code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
     assert code == 0, err
     assert line_value(out, 'Test accuracy ') == line_value(train_out, 'Test Accuracy: ')
+
+
+EMA_ARGS = ('--seed', '3', '--epochs', '2', '--batch_size', '50', '--width', '4',
+            '--ema_decay', '0.9')
+
+
+@pytest.fixture(scope='module')
+def ema_run(cifar_dir, tmp_path_factory):
+    """A two-epoch run of a narrow network with --ema_decay 0.9: (train_dir, run folder, stdout)."""
+    train_dir, out = run_in_new_folder(tmp_path_factory, 'ema_logs', run_deep_cnn_model,
+                                       '--data_dir', cifar_dir, *EMA_ARGS)
+    (folder,) = run_folders(train_dir)
+    return train_dir, folder, out
+
+
+def test_restore_tests_the_averaged_weights_of_an_ema_run(run, ema_run, cifar_dir):
+    """--ema_decay is saved with the run; restore_model tests the averages: the run's figure.
+
+    The checkpoint holds each variable and its moving average, which differ.
+    """
+    train_dir, folder, train_out = ema_run
+    with open(os.path.join(folder, 'params.json')) as params_file:
+        assert json.load(params_file)['ema_decay'] == 0.9
+    reader = tf.train.load_checkpoint(checkpoint_path(folder, 20))
+    weights = reader.get_tensor('deep_cnn/fc/weights')
+    averaged = reader.get_tensor('deep_cnn/fc/weights/ExponentialMovingAverage')
+    assert not np.allclose(weights, averaged)
+    assert 'deep_cnn/block1/conv1/moving_mean/ExponentialMovingAverage' \
+        in reader.get_variable_to_shape_map()
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
+    assert code == 0, err
+    assert line_value(out, 'Test accuracy ') == line_value(train_out, 'Test Accuracy: ')
+
+
+def test_ema_run_resumed_mid_epoch_equals_the_uninterrupted_run(run, cifar_dir, tmp_path,
+                                                                monkeypatch, ema_run):
+    """With --ema_decay: the averages, saved in the checkpoints, continue as if never stopped."""
+    _, whole_folder, whole = ema_run
+    assert_resume_identity(run, cifar_dir, tmp_path, monkeypatch, whole_folder, whole,
+                           EMA_ARGS, 'deep_cnn/fc/weights/ExponentialMovingAverage')

@@ -52,6 +52,8 @@ RECORDED_SETTINGS = {
     'width': lambda value: type(value) is int and 0 < value <= cli.MOST_WIDTH,
     'test_flip': lambda value: isinstance(value, bool),
     'batch_norm': lambda value: isinstance(value, bool),
+    # whether the deep CNN tests the moving average of its weights, restored as trained
+    'ema_decay': lambda value: type(value) in (int, float) and 0 <= value < 1,
 }
 
 
