@@ -2,12 +2,13 @@
 
 import contextlib
 import io
+import json
 import os
 import signal
 import subprocess
 import sys
 
-from tutorial_support import entry_point
+from tutorial_support import entry_point, training_stops
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the scripts' folder
 
@@ -84,3 +85,36 @@ def kill_if_running(process):
     if process.poll() is None:
         process.kill()
         process.wait()
+
+
+def ctrl_c_after_steps(monkeypatch, steps):
+    """Ctrl-C as the given number of training steps has just run (KeyboardInterrupt in check_step).
+
+    Undone by `monkeypatch.undo()` or at the end of the test.
+    """
+    real_check_step = training_stops.check_step
+
+    def check_step_then_ctrl_c(loss_value, step, *more):
+        if step == steps - 1:  # the step-th training step has just run
+            raise KeyboardInterrupt
+        return real_check_step(loss_value, step, *more)
+    monkeypatch.setattr(training_stops, 'check_step', check_step_then_ctrl_c)
+
+
+def run_tf2_jobs(folder, jobs):
+    """Runs jobs of `tests/tf2_worker.py` in one process (eager TensorFlow): their results.
+
+    Args:
+        folder: a pathlib.Path for the worker's job and result files.
+        jobs: dict of name -> job (see tf2_worker.py).
+
+    Returns:
+        dict of name -> the job's result, in the order of `jobs`.
+    """
+    jobs_path, results_path = folder / 'jobs.json', folder / 'results.json'
+    jobs_path.write_text(json.dumps(list(jobs.values())))
+    worker = subprocess.run(
+        [sys.executable, os.path.join(PROJECT_DIR, 'tests', 'tf2_worker.py'), str(jobs_path),
+         str(results_path)], capture_output=True, text=True, timeout=900)
+    assert worker.returncode == 0, worker.stderr
+    return dict(zip(jobs, json.loads(results_path.read_text()), strict=True))

@@ -14,11 +14,10 @@ import pytest
 import tensorflow.compat.v1 as tf
 from event_files import hparams_of, picture, projector_embedding, read_events, scalars
 from run_folders import checkpoint_path, checkpoint_steps, run_folders
-from script_runs import assert_user_error, line_value, run_in_new_folder
+from script_runs import assert_user_error, ctrl_c_after_steps, line_value, run_in_new_folder
 
 import restore_model
 import run_deep_cnn_model
-from tutorial_support import training_stops
 
 ARGS = ('--epochs', '2', '--batch_size', '50', '--width', '8')
 
@@ -92,13 +91,7 @@ def assert_resume_identity(run, cifar_dir, tmp_path, monkeypatch, whole_folder, 
 
     saved_name: a variable that must be among those compared.
     """
-    real_check_step = training_stops.check_step
-
-    def ctrl_c_after_15_steps(loss_value, step, *more):
-        if step == 14:  # 10 steps an epoch: the middle of the second epoch
-            raise KeyboardInterrupt
-        return real_check_step(loss_value, step, *more)
-    monkeypatch.setattr(training_stops, 'check_step', ctrl_c_after_15_steps)
+    ctrl_c_after_steps(monkeypatch, 15)  # 10 steps an epoch: the middle of the second
     train_dir = str(tmp_path / 'parted')
     code, _, err = run(run_deep_cnn_model, '--train_dir', train_dir, '--data_dir', cifar_dir,
                        *args)

@@ -19,12 +19,12 @@ from run_folders import (
     files_of,
     run_folders,
 )
-from script_runs import assert_user_error, finished_run, run_in_new_folder
+from script_runs import assert_user_error, ctrl_c_after_steps, finished_run, run_in_new_folder
 
 import restore_model
 import run_cnn_model
 import run_fc_model
-from tutorial_support import run_lock, training_stops
+from tutorial_support import run_lock
 
 SLOW_RUN = ['--seed', '3', '--batch_size', '50', '--learning_rate', '0.00001']
 
@@ -95,13 +95,7 @@ def test_cnn_resumed_mid_epoch_equals_the_uninterrupted_run(run, cifar_dir, tmp_
     code, whole, err = run(run_cnn_model, '--train_dir', whole_dir, *args)
     assert code == 0, err
 
-    real_check_step = training_stops.check_step
-
-    def ctrl_c_after_15_steps(loss_value, step, *more):
-        if step == 14:  # 10 steps an epoch: the middle of the second epoch
-            raise KeyboardInterrupt
-        return real_check_step(loss_value, step, *more)
-    monkeypatch.setattr(training_stops, 'check_step', ctrl_c_after_15_steps)
+    ctrl_c_after_steps(monkeypatch, 15)  # 10 steps an epoch: the middle of the second
     code, _, err = run(run_cnn_model, '--train_dir', parted_dir, *args)
     assert code == 130, err
     assert 'Training interrupted at step 15' in err
@@ -138,13 +132,7 @@ def test_resume_with_conflicting_flag(resumed_run, cifar_dir, run):
 def test_interrupted_run_resumes_to_its_own_max_steps(run, cifar_dir, tmp_path, monkeypatch):
     """Ctrl-C at step 120 (exit 130), then plain --resume: training ends at the run's 200."""
     train_dir = str(tmp_path / 'logs')
-    real_check_step = training_stops.check_step
-
-    def ctrl_c_after_120_steps(loss_value, step, *args):
-        if step == 119:  # the 120th training step has just run
-            raise KeyboardInterrupt
-        return real_check_step(loss_value, step, *args)
-    monkeypatch.setattr(training_stops, 'check_step', ctrl_c_after_120_steps)
+    ctrl_c_after_steps(monkeypatch, 120)
     code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
                        '--seed', '4', '--max_steps', '200', '--batch_size', '50')
     assert code == 130, err

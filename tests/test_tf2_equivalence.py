@@ -16,17 +16,14 @@ here and the TF2 side runs once, in one subprocess: tests/tf2_worker.py.
 """
 
 import glob
-import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
-from script_runs import PROJECT_DIR, assert_user_error, finished_run, line_value
+from script_runs import assert_user_error, finished_run, line_value, run_tf2_jobs
 
 import cnn_model
 import data_helpers
@@ -173,13 +170,7 @@ def twins(cifar_dir, fc_run, cnn_run, tmp_path_factory):
     jobs['unknown_flag'] = dict(script='tf2/softmax.py', args=['--epochs', '3'])
     jobs['initial_values'] = dict(initial_values=True)
 
-    jobs_path, results_path = folder / 'jobs.json', folder / 'results.json'
-    jobs_path.write_text(json.dumps(list(jobs.values())))
-    worker = subprocess.run(
-        [sys.executable, os.path.join(PROJECT_DIR, 'tests', 'tf2_worker.py'), str(jobs_path),
-         str(results_path)], capture_output=True, text=True, timeout=900)
-    assert worker.returncode == 0, worker.stderr
-    found.update(zip(jobs, json.loads(results_path.read_text()), strict=True))
+    found.update(run_tf2_jobs(folder, jobs))
     found['fc_folder'], found['cnn_folder'] = fc_folder, cnn_folder
     return found
 

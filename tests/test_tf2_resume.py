@@ -8,17 +8,14 @@ process is in TF1 graph mode, see test_tf2_equivalence.py).
 """
 
 import glob
-import json
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 from run_folders import run_folders
-from script_runs import PROJECT_DIR, assert_user_error
+from script_runs import assert_user_error, run_tf2_jobs
 
 import run_fc_model
 from tutorial_support import checkpoints, run_lock
@@ -82,13 +79,7 @@ def tf2_runs(cifar_dir, fc_run, tmp_path_factory):
     jobs['tf2_resume_of_tf1_runs'] = dict(script='tf2/run_fc_model.py', args=[
         '--train_dir', fc_run[0], '--data_dir', cifar_dir, '--resume'])
 
-    jobs_path, results_path = folder / 'jobs.json', folder / 'results.json'
-    jobs_path.write_text(json.dumps(list(jobs.values())))
-    worker = subprocess.run(
-        [sys.executable, os.path.join(PROJECT_DIR, 'tests', 'tf2_worker.py'), str(jobs_path),
-         str(results_path)], capture_output=True, text=True, timeout=900)
-    assert worker.returncode == 0, worker.stderr
-    found.update(zip(jobs, json.loads(results_path.read_text()), strict=True))
+    found.update(run_tf2_jobs(folder, jobs))
     return found
 
 
