@@ -118,7 +118,7 @@ def png_claiming_more_rows(width, height, rows_held):
 
 
 @pytest.mark.parametrize('kind', ['png-claiming-more-rows', 'png-cut-short', 'jpeg-cut-short',
-                                  'jpeg-claiming-more-pixels'])
+                                  'jpeg-claiming-more-pixels', 'jpeg-cut-with-its-end-marker'])
 def test_damaged_image_is_refused_never_classified(run, short_fc_run, tmp_path, kind):
     """A file whose header claims more pixels than it holds: a message naming it, no guesses."""
     rng = np.random.default_rng(5)
@@ -133,6 +133,11 @@ def test_damaged_image_is_refused_never_classified(run, short_fc_run, tmp_path, 
         size_at = whole.index(b'\xff\xc0') + 5  # the frame header: precision, height, width
         path.write_bytes(whole[:size_at] + struct.pack('>HH', 8000, 8000) + whole[size_at + 4:])
         phrase = 'its header says 8000 x 8000 pixels, but its image data could hold at most'
+    elif kind == 'jpeg-cut-with-its-end-marker':  # libjpeg makes up the rest without an error
+        Image.fromarray(pixels).save(path, format='JPEG')
+        whole = path.read_bytes()
+        path.write_bytes(whole[:len(whole) // 2] + b'\xff\xd9')
+        phrase = 'of the way down its 160 x 120 pixels; the rest would be made up'
     else:
         Image.fromarray(pixels).save(path, format='JPEG' if kind.startswith('jpeg') else 'PNG')
         whole = path.read_bytes()

@@ -12,6 +12,7 @@ Getting CIFAR-10:
     cifar10_archive    its checksums, and unpacking it member by member
     cifar10_files      reading a batch file without running code from it
     photos             --image: opening a PNG or JPEG safely; the mean image
+    damaged_images     photos cut short that a decoder would fill in without a word
 
 Running a script:
     quiet_tensorflow   TensorFlow's start-up notes kept off the terminal
