@@ -82,6 +82,15 @@ def test_train_dir_that_cannot_be_written(run, no_data, tmp_path):
     assert blocker.read_text() == 'my notes\n'
 
 
+@pytest.mark.parametrize('module', [softmax, run_fc_model])
+def test_a_run_refused_after_its_flags_leaves_no_folder(run, no_data, tmp_path, module):
+    """Good flags, data that cannot be had: the message, and no empty --train_dir made."""
+    train_dir = str(tmp_path / 'new' / 'logs')
+    code, _, err = run(module, '--data_dir', no_data, '--train_dir', train_dir)
+    assert_user_error(code, err, no_data)
+    assert not os.path.exists(tmp_path / 'new')
+
+
 def test_train_dir_with_pattern_characters_is_refused(run, no_data, tmp_path):
     """runs[1] would save checkpoints that TensorFlow's pattern lookup never finds again."""
     train_dir = str(tmp_path / 'runs[1]')

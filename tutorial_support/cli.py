@@ -4,6 +4,7 @@ Every value is checked before any data is loaded or any file written, and a
 mistake ends in a message that names the flag and its rule.
 """
 
+import errno
 import math
 import os
 import sys
@@ -210,15 +211,23 @@ def is_value_of_flag(flag, value):
 
 
 def check_writable(folder, flag_name):
-    """Creates `folder` if needed and makes sure files can be written in it.
+    """Makes sure `folder` can be created and written in, creating nothing.
+
+    A run refused later (its data missing, say) leaves no empty folder
+    behind: the test is a file written and removed in `folder`, or in the
+    nearest folder above it that exists, where `folder` would be made.
 
     Raises:
         UserError: naming the folder and the reason.
     """
     check_no_pattern_characters(folder, flag_name)
+    existing = os.path.abspath(folder)
+    while not os.path.lexists(existing):
+        existing = os.path.dirname(existing)
     try:
-        os.makedirs(folder, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
+        if not os.path.isdir(existing):
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), existing)
+        with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as error:
         raise UserError(f'Cannot write to {flag_name} {folder}: {error.strerror or error}. '
