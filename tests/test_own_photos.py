@@ -118,12 +118,13 @@ def png_claiming_more_rows(width, height, rows_held):
 
 
 @pytest.mark.parametrize('kind', ['png-claiming-more-rows', 'png-cut-short', 'jpeg-cut-short',
-                                  'jpeg-claiming-more-pixels', 'jpeg-cut-with-its-end-marker'])
+                                  'jpeg-claiming-more-pixels', 'jpeg-cut-with-its-end-marker',
+                                  'progressive-jpeg-cut-with-its-end-marker'])
 def test_damaged_image_is_refused_never_classified(run, short_fc_run, tmp_path, kind):
     """A file whose header claims more pixels than it holds: a message naming it, no guesses."""
     rng = np.random.default_rng(5)
     pixels = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
-    path = tmp_path / ('photo.jpg' if kind.startswith('jpeg') else 'photo.png')
+    path = tmp_path / ('photo.png' if kind.startswith('png') else 'photo.jpg')
     if kind == 'png-claiming-more-rows':
         path.write_bytes(png_claiming_more_rows(160, 120, 40))
         phrase = 'its header says 160 x 120 pixels, but its image data holds only 33%'
@@ -138,8 +139,13 @@ def test_damaged_image_is_refused_never_classified(run, short_fc_run, tmp_path, 
         whole = path.read_bytes()
         path.write_bytes(whole[:len(whole) // 2] + b'\xff\xd9')
         phrase = 'of the way down its 160 x 120 pixels; the rest would be made up'
+    elif kind == 'progressive-jpeg-cut-with-its-end-marker':  # the last passes missing
+        Image.fromarray(pixels).save(path, format='JPEG', progressive=True)
+        whole = path.read_bytes()
+        path.write_bytes(whole[:len(whole) // 2] + b'\xff\xd9')
+        phrase = 'its passes stop before its detail is complete'
     else:
-        Image.fromarray(pixels).save(path, format='JPEG' if kind.startswith('jpeg') else 'PNG')
+        Image.fromarray(pixels).save(path, format='PNG' if kind.startswith('png') else 'JPEG')
         whole = path.read_bytes()
         path.write_bytes(whole[:len(whole) // 2])
         phrase = 'cut short'

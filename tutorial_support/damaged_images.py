@@ -21,11 +21,13 @@ PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by colour type: grey, RGB, pale
 # Adam7 interlacing: each pass's first column and row, and its steps across and down
 ADAM7_PASSES = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4),
                 (1, 0, 2, 2), (0, 1, 1, 2))
+LARGE_PHOTO = 16_000_000  # pixels: larger JPEGs are checked at half size
 # A JPEG's frame (SOF) and scans: its size, each colour's (across, down)
 # sampling factors, whether it is baseline (sequential), its 8 x 8 blocks,
-# the bytes of coded data, and where the last scan's data ends
-LARGE_PHOTO = 16_000_000  # pixels: larger JPEGs are checked at half size
-JpegLayout = namedtuple('JpegLayout', 'size sampling sequential blocks coded_bytes scan_end')
+# the bytes of coded data, where the last scan's data ends, and (progressive)
+# how many of its colours' 64 coefficients the scans bring to full precision
+JpegLayout = namedtuple('JpegLayout', 'size sampling sequential blocks coded_bytes scan_end '
+                                      'coefficients_sent coefficients')
 
 
 def check_png_is_whole(path):
@@ -82,6 +84,8 @@ def check_jpeg_is_whole(path):
     check_jpeg_holds_its_blocks(path, layout)
     if layout.sequential:
         check_jpeg_data_ends_with_its_last_blocks(path, data, layout)
+    else:
+        check_jpeg_has_all_its_passes(path, layout)
 
 
 def check_jpeg_holds_its_blocks(path, layout):
@@ -144,9 +148,29 @@ def check_jpeg_data_ends_with_its_last_blocks(path, data, layout):
             'classified; save or download it again.')
 
 
+def check_jpeg_has_all_its_passes(path, layout):
+    """Fails when a progressive JPEG's passes stop before its picture is complete.
+
+    A progressive JPEG sends its picture in passes over the whole of it: the
+    coarse colours first, then finer and finer detail, each pass a scan
+    naming the coefficients it brings and to which precision. Encoders send
+    every coefficient of every colour to full precision; a file cut short
+    and given its end marker again lacks its last passes, and libjpeg shows
+    the blurred picture it has without an error. (A cut inside the last pass
+    is not found: that pass adds the finest detail only.)
+    """
+    if layout.coefficients_sent < layout.coefficients:
+        raise DataError(
+            f'{path} is damaged or cut short: it is a progressive JPEG, sent in passes of '
+            'finer and finer detail, and its passes stop before its detail is complete. '
+            'It is not classified; save or download it again.')
+
+
 def jpeg_layout(data):
     """The layout of a Huffman-coded JPEG (a JpegLayout), or None for other codings."""
     size, sampling, sequential, blocks, coded_bytes, scan_end = None, [], True, 0, 0, None
+    precision = {}  # progressive: {(colour, coefficient): the finest bit sent so far}
+    colours = []
     position = 2  # after the start marker, FF D8
     while position + 4 <= len(data) and data[position] == 0xFF:
         marker = data[position + 1]
@@ -165,6 +189,7 @@ def jpeg_layout(data):
             height, width, components = struct.unpack('>HHB', segment[1:6])
             sampling = [(factors >> 4, factors & 15)
                         for factors in segment[7:6 + 3 * components:3]]
+            colours = list(segment[6:6 + 3 * components:3])
             if not sampling or height == 0 or not all(h and v for h, v in sampling):
                 return None  # a height given later (DNL), or a header Pillow refuses
             size, sequential = (width, height), marker != 0xC2
@@ -175,6 +200,12 @@ def jpeg_layout(data):
         elif 0xC3 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
             return None  # lossless or arithmetic coding: no such bound
         elif marker == 0xDA:  # a scan: its coded data runs to the next marker (not RSTn)
+            if len(segment) >= 4 + 2 * segment[0]:  # its colours, coefficients, precision
+                first, last, bits = segment[1 + 2 * segment[0]:4 + 2 * segment[0]]
+                for colour in segment[1:1 + 2 * segment[0]:2]:
+                    for coefficient in range(first, min(last, 63) + 1):
+                        key = colour, coefficient
+                        precision[key] = min(precision.get(key, 99), bits & 15)
             end = position
             while True:
                 end = data.find(b'\xff', end)
@@ -189,7 +220,10 @@ def jpeg_layout(data):
             position = scan_end = end
     if size is None or scan_end is None:
         return None
-    return JpegLayout(size, sampling, sequential, blocks, coded_bytes, scan_end)
+    coefficients_sent = sum(precision.get((colour, coefficient)) == 0
+                            for colour in colours for coefficient in range(64))
+    return JpegLayout(size, sampling, sequential, blocks, coded_bytes, scan_end,
+                      coefficients_sent, 64 * len(colours))
 
 
 def _blocks(pixels, factor, largest_factor):
