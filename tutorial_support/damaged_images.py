@@ -200,7 +200,7 @@ def jpeg_layout(data):
         elif 0xC3 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
             return None  # lossless or arithmetic coding: no such bound
         elif marker == 0xDA:  # a scan: its coded data runs to the next marker (not RSTn)
-            if len(segment) >= 4 + 2 * segment[0]:  # its colours, coefficients, precision
+            if segment and len(segment) >= 4 + 2 * segment[0]:  # colours, coefficients, bits
                 first, last, bits = segment[1 + 2 * segment[0]:4 + 2 * segment[0]]
                 for colour in segment[1:1 + 2 * segment[0]:2]:
                     for coefficient in range(first, min(last, 63) + 1):
