@@ -14,32 +14,68 @@ import sys
 import cifar_files
 import pytest
 from run_folders import checkpoint_steps, files_of, run_folders
-from script_runs import assert_user_error
+from script_runs import PROJECT_DIR, assert_user_error
 
 import run_fc_model
 from tutorial_support import run_dirs, run_lock
+from tutorial_support.errors import UserError
+
+# A process that takes the lock as a runner does, says so, and holds it until killed
+LOCK_HOLDER = """
+import sys
+from tutorial_support import run_lock
+with run_lock.locked(sys.argv[1]):
+    print('holding', flush=True)
+    sys.stdin.read()
+"""
 
 
 def test_resume_refuses_a_run_still_training(run, cifar_dir, fc_run_to_edit):
-    """--resume while another live process trains the run: a clear error, nothing touched."""
+    """--resume while another live process holds the run's lock: a clear error, nothing touched.
+
+    The holder is a real process that took the lock through `run_lock.locked`, so
+    the lock has its real contents (process id and start time). Killed, it
+    leaves the lock behind: a stale lock, which the next --resume takes over.
+    """
     train_dir, folder = fc_run_to_edit
-    other = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])
+    holder = subprocess.Popen([sys.executable, '-c', LOCK_HOLDER, folder], cwd=PROJECT_DIR,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
-        with open(os.path.join(folder, run_lock.LOCK_FILE), 'w') as f:
-            f.write(str(other.pid))
+        assert holder.stdout.readline() == 'holding\n'
+        with open(os.path.join(folder, run_lock.LOCK_FILE)) as f:
+            pid, start = f.read().split()
+        assert pid == str(holder.pid)
+        if os.path.isfile('/proc/uptime'):  # Linux: the start, in clock ticks since boot
+            with open('/proc/uptime') as f:
+                now = float(f.read().split()[0]) * os.sysconf('SC_CLK_TCK')
+            assert now - 60 * os.sysconf('SC_CLK_TCK') < int(start) <= now  # a moment ago
         before = files_of(train_dir)
         code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
                            '--resume', '--max_steps', '200')
-        assert_user_error(code, err, f'pid {other.pid}', folder)
+        assert_user_error(code, err, f'pid {holder.pid}', folder, 'being trained by another')
         assert files_of(train_dir) == before
     finally:
-        other.kill()
-        other.wait()
-    # Once that process is gone, its lock no longer blocks the run.
+        holder.kill()  # SIGKILL: the lock stays, naming a process that is gone
+        holder.wait()
+    assert os.path.isfile(os.path.join(folder, run_lock.LOCK_FILE))
     code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
                        '--resume', '--max_steps', '200')
     assert code == 0, err
     assert checkpoint_steps(folder) == [100, 200]
+    assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
+
+
+def test_a_lock_held_by_another_users_process(tmp_path, monkeypatch):
+    """A live process this user may not signal (another user's) still holds its lock."""
+    holder = os.getppid()
+    with open(tmp_path / run_lock.LOCK_FILE, 'w') as f:
+        f.write(f'{holder} {run_lock.process_start(holder)}')
+
+    def not_permitted(pid, signal_number):
+        raise PermissionError(1, 'Operation not permitted')
+    monkeypatch.setattr(os, 'kill', not_permitted)
+    with pytest.raises(UserError, match=f'being trained by another process \\(pid {holder},'):
+        run_lock.check_not_in_use(str(tmp_path))
 
 
 @pytest.mark.parametrize('lock', ['garbage', 'zero', 'huge', 'reused-pid', 'folder', 'fifo'])

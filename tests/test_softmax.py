@@ -7,11 +7,13 @@ the real file format); the tests read what a user reads.
 import glob
 import os
 import re
+import subprocess
+import sys
 
 import pytest
 import tensorflow.compat.v1 as tf
 from event_files import hparams_of, picture, scalars
-from script_runs import line_value
+from script_runs import PROJECT_DIR, line_value
 
 import softmax
 
@@ -64,3 +66,17 @@ def test_softmax_with_train_dir_goes_to_tensorboard(run, cifar_dir, tmp_path):
     tiles = [templates[4 + row * 86:4 + row * 86 + 64, 4 + col * 68:4 + col * 68 + 64]
              for row in range(2) for col in range(5)]
     assert all(tile.std() > 10 for tile in tiles)  # a pattern, not a blank
+
+
+def test_softmax_runs_as_a_script_of_its_own(cifar_dir):
+    """`python softmax.py`, in a process where no other lesson was imported first.
+
+    In-process, the runners imported before it have already switched TensorFlow
+    to graph mode; on its own the script must do that itself (its first lines),
+    or its placeholders fail.
+    """
+    result = subprocess.run([sys.executable, 'softmax.py', '--data_dir', cifar_dir,
+                             '--max_steps', '1', '--batch_size', '10'], cwd=PROJECT_DIR,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert 'Test accuracy ' in result.stdout

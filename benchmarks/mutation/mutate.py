@@ -1,0 +1,261 @@
+"""Mutation testing of the modules where a silent bug costs most (mutmut 3).
+
+    nice -n 15 python benchmarks/mutation/mutate.py data_helpers run_lock ...
+    nice -n 15 python benchmarks/mutation/mutate.py all
+
+For each module named (see TARGETS), mutmut makes small changes ("mutants")
+to its functions, one at a time, and runs the tests chosen for the module
+(only those of them that call the mutated function). A mutant no test notices
+is a line whose behaviour the tests do not check. The results go to
+`benchmarks/mutation/results/<module>.json`, and the table of all modules to
+`benchmarks/mutation/results.md`.
+
+Each module is mutated in a copy of the project of its own (in --work, away
+from the working tree; mutmut writes a `mutants/` folder): the copy gets a
+`pyproject.toml` with the module's mutmut settings. A surviving mutant that
+cannot change what a user sees is listed, with the reason, in
+`equivalent.json`; matched by its function and its changed lines, it is
+counted apart from the other survivors.
+
+Not part of CI: a module takes minutes to an hour on 2 cores.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROJECT = os.path.dirname(os.path.dirname(HERE))
+RESULTS = os.path.join(HERE, 'results')
+EQUIVALENT = os.path.join(HERE, 'equivalent.json')
+SUMMARY = os.path.join(HERE, 'results.md')
+
+# module: (its file, the tests that check it)
+TARGETS = {
+    'data_helpers': ('data_helpers.py', [
+        'tests/test_data_helpers.py', 'tests/test_runner_feeds.py']),
+    'two_layer_fc': ('two_layer_fc.py', [
+        'tests/test_models.py', 'tests/test_runner_feeds.py', 'tests/test_fc_runner.py']),
+    'cnn_model': ('cnn_model.py', [
+        'tests/test_models.py', 'tests/test_runner_feeds.py', 'tests/test_cnn_runner.py']),
+    'softmax': ('softmax.py', [
+        'tests/test_softmax.py', 'tests/test_runner_feeds.py']),
+    'run_fc_model': ('run_fc_model.py', [
+        'tests/test_runner_feeds.py', 'tests/test_fc_runner.py', 'tests/test_resume.py']),
+    'run_cnn_model': ('run_cnn_model.py', [
+        'tests/test_runner_feeds.py', 'tests/test_cnn_runner.py']),
+    'cifar10_files': ('tutorial_support/cifar10_files.py', [
+        'tests/test_cifar10_files.py', 'tests/test_data_helpers.py']),
+    'run_lock': ('tutorial_support/run_lock.py', [
+        'tests/test_resume_refusals.py']),
+    'stop_signals': ('tutorial_support/stop_signals.py', [
+        'tests/test_signals.py']),
+    'checkpoints': ('tutorial_support/checkpoints.py', [
+        'tests/test_resume.py', 'tests/test_resume_refusals.py']),
+    'resume': ('tutorial_support/resume.py', [
+        'tests/test_resume.py', 'tests/test_resume_refusals.py']),
+}
+
+# Exit codes of a mutant's test run, as mutmut records them, and what they mean here
+KILLED = {1, 3}
+TIMEOUT = {-24, 24, 152, 255, 36}
+SURVIVED = {0}
+NO_TESTS = {5, 33}
+
+
+def project_files():
+    """The files of the working tree that git tracks or would track (not ignored)."""
+    listing = subprocess.run(
+        ['git', 'ls-files', '-z', '--cached', '--others', '--exclude-standard'],
+        cwd=PROJECT, capture_output=True, check=True).stdout
+    return [name for name in listing.decode().split('\0')
+            if name and os.path.isfile(os.path.join(PROJECT, name))]
+
+
+def make_copy(work, module):
+    """A fresh copy of the project in work/module, with the module's mutmut settings."""
+    copy = os.path.join(work, module)
+    shutil.rmtree(copy, ignore_errors=True)
+    for name in project_files():
+        os.makedirs(os.path.dirname(os.path.join(copy, name)), exist_ok=True)
+        shutil.copy2(os.path.join(PROJECT, name), os.path.join(copy, name))
+    # The tests find the CIFAR-10 sample beside the project: beside mutants/ here
+    shared = os.path.join(os.path.dirname(PROJECT), 'shared')
+    if os.path.isdir(shared):
+        os.symlink(shared, os.path.join(copy, 'shared'))
+    top = sorted(set(name.split('/')[0] for name in project_files()))
+    sources = [name for name in top if name.endswith('.py')
+               or (name in ('tutorial_support', 'tf2'))]
+    also_copy = [name for name in top if name not in sources and name != 'tests']
+    path, tests = TARGETS[module]
+    with open(os.path.join(copy, 'pyproject.toml'), 'w') as f:
+        f.write('[tool.mutmut]\n'
+                f'source_paths = {json.dumps(sources)}\n'
+                f'only_mutate = {json.dumps([path])}\n'
+                f'also_copy = {json.dumps(also_copy)}\n'
+                f'pytest_add_cli_args_test_selection = {json.dumps(tests)}\n'
+                'pytest_add_cli_args = ["-p", "no:cacheprovider"]\n'
+                # A mutant whose tests take 4 times as long as the real code's hangs
+                # (mutmut's default, 15 times, costs minutes per such mutant)
+                'timeout_multiplier = 4.0\n')
+    return copy
+
+
+def mutmut(copy, *args, **run_args):
+    """Runs the mutmut of this Python environment in a copy of the project."""
+    executable = os.path.join(os.path.dirname(sys.executable), 'mutmut')
+    return subprocess.run([executable, *args], cwd=copy, **run_args)
+
+
+def changed_lines(copy, mutant):
+    """The lines a mutant removes and adds, each as '-text' or '+text' (stripped)."""
+    shown = mutmut(copy, 'show', mutant, capture_output=True, text=True, check=True).stdout
+    return [line[0] + line[1:].strip() for line in shown.splitlines()
+            if line[:1] in '-+' and not line.startswith(('---', '+++'))]
+
+
+def function_of(mutant):
+    """'check_not_in_use' of 'tutorial_support.run_lock.x_check_not_in_use__mutmut_5'."""
+    return re.sub(r'__mutmut_\d+$', '', mutant.rsplit('.', 1)[1]).removeprefix('x_')
+
+
+def collect(module, copy, seconds):
+    """The module's results from mutmut's records in the copy: a dict for its JSON file."""
+    path, tests = TARGETS[module]
+    with open(os.path.join(copy, 'mutants', path + '.meta')) as f:
+        exit_codes = json.load(f)['exit_code_by_key']
+    with open(EQUIVALENT) as f:
+        equivalents = json.load(f).get(path, [])
+    counts = dict(mutants=len(exit_codes), killed=0, timeout=0, survived_equivalent=0,
+                  survived_other=0, not_run=0)
+    equivalent, other = [], []
+    for mutant, code in sorted(exit_codes.items(), key=lambda item: natural_key(item[0])):
+        if code in KILLED:
+            counts['killed'] += 1
+            continue
+        if code in TIMEOUT:
+            counts['timeout'] += 1
+            continue
+        if code is None:
+            counts['not_run'] += 1
+            continue
+        entry = dict(function=function_of(mutant), diff=changed_lines(copy, mutant))
+        if code not in SURVIVED:
+            entry['status'] = 'no tests' if code in NO_TESTS else f'exit code {code}'
+        reasons = [known['reason'] for known in equivalents
+                   if known['function'] == entry['function'] and known['diff'] == entry['diff']]
+        if reasons and code in SURVIVED:
+            counts['survived_equivalent'] += 1
+            equivalent.append({**entry, 'reason': reasons[0]})
+        else:
+            counts['survived_other'] += 1
+            other.append(entry)
+    detected = counts['killed'] + counts['timeout']
+    non_equivalent = counts['mutants'] - counts['survived_equivalent'] - counts['not_run']
+    return dict(module=path, tests=tests, **counts,
+                kill_rate=round(detected / non_equivalent, 4) if non_equivalent else None,
+                command=f'nice -n 15 python benchmarks/mutation/mutate.py {module}',
+                commit=git_commit(), date=datetime.date.today().isoformat(),
+                minutes=round(seconds / 60, 1), mutmut=mutmut_version(),
+                survivors_equivalent=equivalent, survivors_other=other)
+
+
+def natural_key(name):
+    """Orders mutant names by their function, then by number (2 before 10)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r'(\d+)', name)]
+
+
+def git_commit():
+    result = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=PROJECT,
+                            capture_output=True, text=True)
+    dirty = subprocess.run(['git', 'status', '--porcelain'], cwd=PROJECT,
+                           capture_output=True, text=True).stdout.strip()
+    return result.stdout.strip() + (' (with uncommitted changes)' if dirty else '')
+
+
+def mutmut_version():
+    from importlib.metadata import version
+    return version('mutmut')
+
+
+def write_summary():
+    """results.md: one row per module from results/*.json, then every survivor."""
+    rows, sections = [], []
+    for module in TARGETS:
+        path = os.path.join(RESULTS, module + '.json')
+        if not os.path.isfile(path):
+            continue
+        with open(path) as f:
+            result = json.load(f)
+        rate = '-' if result['kill_rate'] is None else f"{100 * result['kill_rate']:.1f}%"
+        rows.append(f"| `{result['module']}` | {result['mutants']} | "
+                    f"{result['killed'] + result['timeout']} | "
+                    f"{result['survived_equivalent']} | {result['survived_other']} | {rate} | "
+                    f"{result['minutes']} | {result['commit']}, {result['date']} |")
+        lines = [f"### `{result['module']}`", '',
+                 'Tests: ' + ', '.join(f'`{test}`' for test in result['tests']) + '.', '']
+        for title, key in (('Equivalent (cannot change behaviour)', 'survivors_equivalent'),
+                           ('Other survivors', 'survivors_other')):
+            if result[key]:
+                lines += [f'{title}:', '']
+                for entry in result[key]:
+                    note = entry.get('reason') or entry.get('status', 'survived')
+                    lines.append(f"- `{entry['function']}`: {note}")
+                    lines += [f'  `{line}`' if len(line) < 160 else f'  `{line[:157]}...`'
+                              for line in entry['diff']]
+                lines.append('')
+        sections.append('\n'.join(lines))
+    with open(SUMMARY, 'w') as f:
+        f.write('# Mutation testing: results\n\n'
+                'Written by `benchmarks/mutation/mutate.py` (see README.md there). Killed '
+                'counts mutants that made a test fail or hang; the kill rate is of the '
+                'non-equivalent mutants.\n\n'
+                '| module | mutants | killed | survived, equivalent | survived, other | '
+                'kill rate | minutes | commit, date |\n'
+                '|---|---|---|---|---|---|---|---|\n' + '\n'.join(rows) + '\n\n'
+                '## Surviving mutants\n\n' + '\n'.join(sections))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('modules', nargs='+', help=f"'all' or some of: {', '.join(TARGETS)}")
+    parser.add_argument('--work', default=os.path.join(tempfile.gettempdir(),
+                                                       'tutorial-mutation'),
+                        help='where the copies of the project are made (default: %(default)s)')
+    parser.add_argument('--max-children', type=int, default=1,
+                        help='mutants tested at once (default 1: the machine is shared)')
+    args = parser.parse_args()
+    modules = list(TARGETS) if args.modules == ['all'] else args.modules
+    unknown = [module for module in modules if module not in TARGETS]
+    if unknown:
+        parser.error(f"unknown module(s) {', '.join(unknown)}; known: {', '.join(TARGETS)}")
+    os.makedirs(RESULTS, exist_ok=True)
+    for module in modules:
+        start = time.time()
+        copy = make_copy(args.work, module)
+        print(f'== {module}: mutating {TARGETS[module][0]} in {copy}', flush=True)
+        run = mutmut(copy, 'run', '--max-children', str(args.max_children))
+        if run.returncode != 0:
+            print(f'mutmut failed on {module} (exit {run.returncode}); see above.')
+            return 1
+        result = collect(module, copy, time.time() - start)
+        with open(os.path.join(RESULTS, module + '.json'), 'w') as f:
+            json.dump(result, f, indent=1)
+            f.write('\n')
+        write_summary()
+        print(f"== {module}: {result['mutants']} mutants, "
+              f"{result['killed'] + result['timeout']} killed, "
+              f"{result['survived_equivalent']} equivalent, {result['survived_other']} "
+              f"other survivors: kill rate {result['kill_rate']}", flush=True)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
