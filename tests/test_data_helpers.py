@@ -56,6 +56,7 @@ def test_load_data_shapes_types_and_classes(loaded, raw):
     assert loaded['images_test'].dtype == np.float32
     assert loaded['labels_train'].dtype == np.int64
     assert loaded['labels_test'].dtype == np.int64
+    assert loaded['mean_image'].shape == (3072,) and loaded['mean_image'].dtype == np.float32
     np.testing.assert_array_equal(loaded['labels_train'], raw[1])
     np.testing.assert_array_equal(loaded['labels_test'], raw[3])
     assert list(loaded['classes']) == CLASSES
@@ -87,17 +88,29 @@ def test_shared_sample_loads(sample_dir):
 
 
 def test_reshape_data_is_nhwc_of_channel_major_rows(cifar_dir):
-    """Pixel [i, y, x, c] of the reshaped set is value [c*1024 + y*32 + x] of row i."""
-    data = data_helpers.load_data(cifar_dir)
-    flat_train = data['images_train'].copy()
-    flat_test = data['images_test'].copy()
+    """Pixel [i, y, x, c] of the reshaped set is value [c*1024 + y*32 + x] of row i.
+
+    Every set of images is reshaped: training, test and held-out validation images.
+    """
+    data = data_helpers.load_data(cifar_dir, validation_size=20)
+    flat = {key: data[key].copy() for key in ('images_train', 'images_test', 'images_validation')}
     assert data_helpers.reshape_data(data) is data
-    assert data['images_train'].shape == (500, 32, 32, 3)
+    assert data['images_train'].shape == (480, 32, 32, 3)
     assert data['images_test'].shape == (100, 32, 32, 3)
+    assert data['images_validation'].shape == (20, 32, 32, 3)
     y, x, c = np.meshgrid(np.arange(32), np.arange(32), np.arange(3), indexing='ij')
     columns = c * 1024 + y * 32 + x  # [32, 32, 3] indices into a flat row
-    np.testing.assert_array_equal(data['images_train'], flat_train[:, columns])
-    np.testing.assert_array_equal(data['images_test'], flat_test[:, columns])
+    for key, rows in flat.items():
+        np.testing.assert_array_equal(data[key], rows[:, columns])
+
+
+def test_subtract_mean_converts_every_row_block_by_block():
+    """In blocks of a few rows, on two threads: every row is its pixels minus the mean."""
+    pixels = np.random.default_rng(2).integers(0, 256, (25, 12), dtype=np.uint8)
+    mean = pixels.mean(axis=0, dtype=np.float64).astype(np.float32)
+    images = data_helpers.subtract_mean(pixels, mean, rows_per_block=4)
+    assert images.dtype == np.float32
+    np.testing.assert_array_equal(images, pixels - mean)
 
 
 def test_validation_images_are_held_out(cifar_dir, raw):
@@ -173,6 +186,15 @@ def test_gen_epoch_uses_every_image_once_and_resumes():
     assert len(tail) == 3
     for expected, labels in zip(batches[4:], tail, strict=True):
         np.testing.assert_array_equal(labels, expected)
+    # The runner counts an epoch's batches (to resume mid-epoch) with batches_per_epoch
+    assert data_helpers.batches_per_epoch(50, 8) == len(batches)
+    assert data_helpers.batches_per_epoch(48, 8) == 6
+    # Without epoch=, the first epoch's order; without a seed, a shuffle all the same
+    np.testing.assert_array_equal(
+        np.concatenate(batch_labels(data_helpers.gen_epoch(data, 8, seed=5))),
+        np.concatenate(batch_labels(data_helpers.gen_epoch(data, 8, seed=5, epoch=0))))
+    unseeded = np.concatenate(batch_labels(data_helpers.gen_epoch(data, 8)))
+    np.testing.assert_array_equal(np.sort(unseeded), np.arange(50))
 
 
 def test_prefetch_keeps_order_passes_errors_and_stops_early():
@@ -213,3 +235,12 @@ def test_self_check_prints_the_shapes_of_the_arrays(cifar_dir):
     for line in ('images_train: (500, 3072)', 'labels_train: (500,)',
                  'images_test: (100, 3072)', 'labels_test: (100,)'):
         assert line in lines, out
+
+
+def test_self_check_help_says_what_data_dir_is(capsys):
+    """`python data_helpers.py --help`: exit 0, the one flag and what it is for."""
+    with pytest.raises(SystemExit) as exit_status:
+        data_helpers.main(['data_helpers.py', '--help'])
+    assert exit_status.value.code == 0
+    printed = [line.strip() for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert printed == ['data_helpers:', '--data_dir: Folder with the CIFAR-10 batch files.']

@@ -40,7 +40,8 @@ SUMMARY = os.path.join(HERE, 'results.md')
 # module: (its file, the tests that check it)
 TARGETS = {
     'data_helpers': ('data_helpers.py', [
-        'tests/test_data_helpers.py', 'tests/test_runner_feeds.py']),
+        'tests/test_data_helpers.py', 'tests/test_runner_feeds.py',
+        'tests/test_cifar10_files.py']),
     'two_layer_fc': ('two_layer_fc.py', [
         'tests/test_models.py', 'tests/test_runner_feeds.py', 'tests/test_fc_runner.py']),
     'cnn_model': ('cnn_model.py', [
@@ -104,7 +105,11 @@ def make_copy(work, module):
                 'pytest_add_cli_args = ["-p", "no:cacheprovider"]\n'
                 # A mutant whose tests take 4 times as long as the real code's hangs
                 # (mutmut's default, 15 times, costs minutes per such mutant)
-                'timeout_multiplier = 4.0\n')
+                'timeout_multiplier = 4.0\n'
+                # Each mutant's process is forked from one that has imported the tests
+                # but run nothing: a process forked after TensorFlow ran a session
+                # hangs in its next one (mutmut's plain fork runs the clean tests first)
+                'process_isolation = "forkserver"\n')
     return copy
 
 
