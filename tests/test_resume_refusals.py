@@ -54,6 +54,7 @@ def test_resume_refuses_a_run_still_training(run, cifar_dir, fc_run_to_edit):
                            '--resume', '--max_steps', '200')
         assert_user_error(code, err, f'pid {holder.pid}', folder, 'being trained by another')
         assert files_of(train_dir) == before
+        assert holder.poll() is None  # asked whether it runs, never sent a signal
     finally:
         holder.kill()  # SIGKILL: the lock stays, naming a process that is gone
         holder.wait()
@@ -80,21 +81,30 @@ def test_a_lock_held_by_another_users_process(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize('lock', ['garbage', 'zero', 'huge', 'reused-pid', 'folder', 'fifo'])
 def test_a_damaged_or_stale_lock(run, cifar_dir, fc_run_to_edit, lock):
-    """A lock no live run holds is taken over; one that is no file is named, never a hang."""
+    """A lock no live run holds is taken over; one that is no file is named, never a hang.
+
+    'reused-pid': the lock's process id now belongs to another live process
+    (started later), which the check leaves alone.
+    """
     train_dir, folder = fc_run_to_edit
     path = os.path.join(folder, run_lock.LOCK_FILE)
+    other = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])
     if lock == 'folder':
         os.mkdir(path)
     elif lock == 'fifo':
         os.mkfifo(path)  # reading it would wait forever
     else:
-        # 'reused-pid': a live process (this one's parent) with another start time
         text = {'garbage': 'not a pid', 'zero': '0', 'huge': '9' * 30,
-                'reused-pid': f'{os.getppid()} 1'}[lock]
+                'reused-pid': f'{other.pid} 1'}[lock]
         with open(path, 'w') as f:
             f.write(text)
-    code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
-                       '--resume', '--max_steps', '200')
+    try:
+        code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                           '--resume', '--max_steps', '200')
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()
     if lock in ('folder', 'fifo'):
         assert_user_error(code, err, path, 'not a lock file')
         assert checkpoint_steps(folder) == [100]
