@@ -7,6 +7,7 @@ random images; nothing is trained and no file is written.
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
+from numpy.lib.stride_tricks import sliding_window_view
 
 import cnn_model
 import data_helpers
@@ -90,6 +91,53 @@ def test_cnn_graph_boxes_hold_only_the_network(cnn_graph):
     assert parts == {'filters', 'Conv2D', 'Relu', 'MaxPool2d', 'stateless_dropout'}
 
 
+def convolution_same(images, filters):
+    """NumPy's 'SAME' convolution, stride 1, as TensorFlow pads it (the extra row below)."""
+    height, width = filters.shape[:2]
+    padded = np.pad(images, ((0, 0), ((height - 1) // 2, height // 2),
+                             ((width - 1) // 2, width // 2), (0, 0)))
+    windows = sliding_window_view(padded, (height, width), axis=(1, 2))
+    return np.einsum('nyxcij,ijco->nyxo', windows, filters)
+
+
+def max_pool_same(images, size=3, stride=2):
+    """NumPy's 'SAME' max-pooling: the largest value of each size x size window, stride apart."""
+    out = -(-images.shape[1] // stride)
+    total = max((out - 1) * stride + size - images.shape[1], 0)
+    pad = (total // 2, total - total // 2)
+    padded = np.pad(images, ((0, 0), pad, pad, (0, 0)), constant_values=-np.inf)
+    windows = sliding_window_view(padded, (size, size), axis=(1, 2))[:, ::stride, ::stride]
+    return windows.max(axis=(-2, -1))
+
+
+def test_cnn_computes_two_convolution_stages_then_a_linear_layer():
+    """Each stage: 'SAME' convolution, ReLU, 3 x 3 max-pooling 2 apart; then 4,096 features x W + b.
+
+    The variables are the notebook's: 64 filters of 4 x 4 x 3, 64 of 2 x 2 x 64,
+    and the last layer; the network is compared with the same layers in NumPy.
+    """
+    rng = np.random.default_rng(6)
+    images = rng.normal(0, 1, (2, 32, 32, 3)).astype(np.float32)
+    with tf.Graph().as_default():
+        images_placeholder, _, rate, seeds = run_cnn_model.placeholder_inputs()
+        logits = cnn_model.inference(images_placeholder, rate, seeds)
+        variables = {variable.op.name: variable for variable in tf.global_variables()}
+        assert {name: variable.shape.as_list() for name, variable in variables.items()} == {
+            'conv1/filters': [4, 4, 3, 64], 'conv2/filters': [2, 2, 64, 64],
+            'fc/weights': [4096, 10], 'fc/biases': [10]}
+        values = {name: rng.normal(0, 0.2, variable.shape.as_list()).astype(np.float32)
+                  for name, variable in variables.items()}
+        with tf.Session() as sess:
+            for name, value in values.items():
+                variables[name].load(value, sess)
+            computed = sess.run(logits, {images_placeholder: images})
+    stage1 = max_pool_same(np.maximum(convolution_same(images, values['conv1/filters']), 0))
+    stage2 = max_pool_same(np.maximum(convolution_same(stage1, values['conv2/filters']), 0))
+    assert stage2.shape == (2, 8, 8, 64)
+    expected = stage2.reshape(2, -1) @ values['fc/weights'] + values['fc/biases']
+    np.testing.assert_allclose(computed, expected, rtol=1e-4, atol=1e-4)
+
+
 def test_batchwise_evaluation_equals_whole_set_accuracy():
     """do_eval in batches of 7 and 1,000 gives the whole-set predictions and accuracy."""
     rng = np.random.default_rng(1)
@@ -154,3 +202,41 @@ def test_two_layer_loss_is_cross_entropy_plus_l2_of_both_weight_matrices():
         (global_step,) = [v for v in tf.global_variables() if v.op.name == 'global_step']
         assert global_step.dtype.base_dtype == tf.int64
         assert tf.train.get_global_step() is global_step
+
+
+def test_two_layer_network_computes_relu_then_linear():
+    """logits = relu(images W1 + b1) W2 + b2, whatever values the variables hold."""
+    rng = np.random.default_rng(4)
+    images = rng.normal(0, 1, (5, 6)).astype(np.float32)
+    with tf.Graph().as_default():
+        images_placeholder = tf.placeholder(tf.float32, [None, 6])
+        logits = two_layer_fc.inference(images_placeholder, 6, 4, 3)
+        variables = {variable.op.name: variable for variable in tf.global_variables()}
+        values = {name: rng.normal(0, 1, variable.shape.as_list()).astype(np.float32)
+                  for name, variable in variables.items()}
+        with tf.Session() as sess:
+            for name, value in values.items():
+                variables[name].load(value, sess)
+            computed = sess.run(logits, {images_placeholder: images})
+    hidden = np.maximum(images @ values['Layer1/weights'] + values['Layer1/biases'], 0)
+    expected = hidden @ values['Layer2/weights'] + values['Layer2/biases']
+    np.testing.assert_allclose(computed, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_two_layer_network_starts_from_small_random_weights_and_zero_biases():
+    """Weights: normal with stddev 1/sqrt(fan-in), cut at 2 stddevs; biases 0 (part 2's start)."""
+    with tf.Graph().as_default():
+        tf.set_random_seed(2)
+        images_placeholder, _ = run_fc_model.placeholder_inputs()
+        two_layer_fc.inference(images_placeholder, data_helpers.IMAGE_PIXELS, 120,
+                               data_helpers.NUM_CLASSES)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            values = {variable.op.name: sess.run(variable) for variable in tf.global_variables()}
+    assert not values['Layer1/biases'].any() and not values['Layer2/biases'].any()
+    for name, fan_in in (('Layer1/weights', data_helpers.IMAGE_PIXELS), ('Layer2/weights', 120)):
+        weights, stddev = values[name], 1 / np.sqrt(fan_in)
+        assert np.abs(weights).max() <= 2 * stddev
+        # A normal cut at 2 stddevs keeps 0.88 of its stddev; 5 standard errors of the estimate
+        assert abs(weights.std() / (0.8796 * stddev) - 1) < 5 / np.sqrt(2 * weights.size)
+        assert abs(weights.mean()) < 5 * stddev / np.sqrt(weights.size)
