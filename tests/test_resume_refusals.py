@@ -66,6 +66,23 @@ def test_resume_refuses_a_run_still_training(run, cifar_dir, fc_run_to_edit):
     assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
 
 
+@pytest.mark.parametrize('text', ['3000000000', '4194304 1', '-5'])
+def test_locks_of_no_possible_process_are_free(tmp_path, text):
+    """Ids no process can have (beyond Linux's largest, beyond a C int, negative): free."""
+    with open(tmp_path / run_lock.LOCK_FILE, 'w') as f:
+        f.write(text)
+    assert run_lock.check_not_in_use(str(tmp_path)) is None
+
+
+def test_a_lock_held_by_process_1(tmp_path):
+    """Process 1 (a script started as a container's first process) holds its lock too."""
+    start = run_lock.process_start(1)
+    with open(tmp_path / run_lock.LOCK_FILE, 'w') as f:
+        f.write(f'1 {start}' if start else '1')
+    with pytest.raises(UserError, match='being trained by another process \\(pid 1,'):
+        run_lock.check_not_in_use(str(tmp_path))
+
+
 def test_a_lock_held_by_another_users_process(tmp_path, monkeypatch):
     """A live process this user may not signal (another user's) still holds its lock."""
     holder = os.getppid()
@@ -106,7 +123,8 @@ def test_a_damaged_or_stale_lock(run, cifar_dir, fc_run_to_edit, lock):
         other.kill()
         other.wait()
     if lock in ('folder', 'fifo'):
-        assert_user_error(code, err, path, 'not a lock file')
+        assert_user_error(code, err, f'{path} is not a lock file of this suite (a folder, a '
+                          'link or a special file). Remove it, then run again.')
         assert checkpoint_steps(folder) == [100]
     else:
         assert code == 0, err
