@@ -219,7 +219,8 @@ def test_a_data_set_without_test_or_training_images(run, tmp_path, empty):
     code, out, err = run(softmax, '--data_dir', data_dir, '--batch_size', '10')
     files = 'test_batch' if empty == 'test' else \
         'data_batch_1, data_batch_2, data_batch_3, data_batch_4, data_batch_5'
-    assert_user_error(code, err, f'{files} in {data_dir} hold no images: there is nothing to '
+    assert_user_error(code, err, f'Error: {files} in {data_dir} hold no images: there is '
+                      'nothing to '
                       'train or test on. Point --data_dir at a complete copy of CIFAR-10.')
     assert 'Test accuracy' not in out
 

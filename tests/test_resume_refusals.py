@@ -20,10 +20,16 @@ import run_fc_model
 from tutorial_support import run_dirs, run_lock
 from tutorial_support.errors import UserError
 
-# A process that takes the lock as a runner does, says so, and holds it until killed
+# A process that takes the lock as a runner does, says so, and holds it until killed.
+# On Linux its name holds ') ', as a process's name may: the lock must still
+# record its start, which /proc/PID/stat gives after the name in parentheses.
 LOCK_HOLDER = """
+import os
 import sys
 from tutorial_support import run_lock
+if os.path.isfile('/proc/self/comm'):
+    with open('/proc/self/comm', 'w') as f:
+        f.write('run) 2 3')
 with run_lock.locked(sys.argv[1]):
     print('holding', flush=True)
     sys.stdin.read()
@@ -42,7 +48,8 @@ def test_resume_refuses_a_run_still_training(run, cifar_dir, fc_run_to_edit):
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline() == 'holding\n'
-        with open(os.path.join(folder, run_lock.LOCK_FILE)) as f:
+        lock = os.path.join(folder, run_lock.LOCK_FILE)
+        with open(lock) as f:
             pid, start = f.read().split()
         assert pid == str(holder.pid)
         if os.path.isfile('/proc/uptime'):  # Linux: the start, in clock ticks since boot
@@ -52,7 +59,10 @@ def test_resume_refuses_a_run_still_training(run, cifar_dir, fc_run_to_edit):
         before = files_of(train_dir)
         code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
                            '--resume', '--max_steps', '200')
-        assert_user_error(code, err, f'pid {holder.pid}', folder, 'being trained by another')
+        assert_user_error(code, err, f'The run in {folder} is being trained by another process '
+                          f'(pid {holder.pid}, as its lock {lock} says). Wait for it to end, or '
+                          'stop it, before resuming; if no training is running, remove that '
+                          'file.')
         assert files_of(train_dir) == before
         assert holder.poll() is None  # asked whether it runs, never sent a signal
     finally:
