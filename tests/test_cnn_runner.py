@@ -10,6 +10,7 @@ from event_files import read_events, scalars
 from run_folders import checkpoint_steps, run_folder
 from script_runs import line_value
 
+import run_cnn_model
 from tutorial_support import progress
 
 
@@ -83,3 +84,12 @@ def test_progress_bar_draws_on_a_terminal_only(monkeypatch):
     under_ci = FakeTerminal()
     progress.ProgressBar(4, 'x', stream=under_ci).update(4)
     assert under_ci.getvalue() == ''
+
+
+def test_cnn_keeps_the_checkpoint_of_every_epoch(run, cifar_dir, tmp_path):
+    """Six epochs, six checkpoints: every one stays (a Saver() would keep the last 5)."""
+    train_dir = str(tmp_path / 'logs')
+    code, _, err = run(run_cnn_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                       '--epochs', '6', '--batch_size', '250')
+    assert code == 0, err
+    assert checkpoint_steps(run_folder(train_dir)) == [2, 4, 6, 8, 10, 12]

@@ -11,6 +11,8 @@ import re
 
 from run_folders import checkpoint_steps, run_folder
 
+import run_fc_model
+
 
 def test_fc_prints_its_own_parameters_sorted(fc_run, cifar_dir):
     """'Parameters:' then one 'name = value' line per own flag, sorted, no absl flags."""
@@ -69,3 +71,17 @@ def test_fc_run_folder_says_what_the_run_was(fc_run):
     name = os.path.basename(run_folder(train_dir))
     assert re.fullmatch(r'\d{8}-\d{6}_fc_batch_size=50_learning_rate=1e-05_max_steps=1100'
                         r'_seed=1', name), name
+
+
+def test_fc_keeps_every_checkpoint(run, cifar_dir, tmp_path, monkeypatch):
+    """Every checkpoint stays, for restore_model.py (the post's Saver() keeps the last 5).
+
+    Here one every 10 steps (instead of 1,000), and one after the last step.
+    """
+    monkeypatch.setattr(run_fc_model, 'CHECKPOINT_EVERY', 10)
+    train_dir = str(tmp_path / 'logs')
+    code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--max_steps', '65', '--batch_size', '50')
+    assert code == 0, err
+    assert checkpoint_steps(run_folder(train_dir)) == [10, 20, 30, 40, 50, 60, 65]
+    assert out.splitlines().count('Saved checkpoint') == 7

@@ -14,10 +14,12 @@ returns the same step records, and cases that name it.
 """
 
 import dataclasses
+import time
 
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
+from script_runs import line_value
 
 import data_helpers
 import run_cnn_model
@@ -138,13 +140,17 @@ def test_training_steps_are_fed_what_the_flags_say(run, cifar_dir, tmp_path, mon
     """Each step: the flags' dropout rate, seeds and learning rate; a batch of training images.
 
     The batch is --batch_size images of the training set, each with its own
-    label; the number of steps is what --max_steps (or --epochs) asks for.
+    label; the number of steps is what --max_steps (or --epochs) asks for. (And
+    the 'Total time' line at the end is the time the run took.)
     """
     case = CASES[name]
     steps = case.record(monkeypatch)
-    code, _, err = run(case.module, '--data_dir', cifar_dir, '--train_dir',
-                       str(tmp_path / 'logs'), *case.args)
+    began = time.time()
+    code, out, err = run(case.module, '--data_dir', cifar_dir, '--train_dir',
+                         str(tmp_path / 'logs'), *case.args)
+    took = time.time() - began
     assert code == 0, err
+    assert 0 < float(line_value(out, 'Total time: ').rstrip('s')) <= took + 0.005  # rounded
     assert len(steps) == case.steps
     batch_size = int(case.args[case.args.index('--batch_size') + 1])
     for step, fed in enumerate(steps):

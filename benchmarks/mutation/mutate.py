@@ -37,21 +37,47 @@ RESULTS = os.path.join(HERE, 'results')
 EQUIVALENT = os.path.join(HERE, 'equivalent.json')
 SUMMARY = os.path.join(HERE, 'results.md')
 
-# module: (its file, the tests that check it)
+# module: (its file, the tests that check it, cheapest first: a mutant's tests run
+# in this order and stop at the first failure)
+TB = 'tests/test_tensorboard_files.py::'
+SEEDS = 'tests/test_seeds_and_validation.py::'
+SIGNALS = 'tests/test_signals.py::'
 TARGETS = {
     'data_helpers': ('data_helpers.py', [
-        'tests/test_data_helpers.py', 'tests/test_runner_feeds.py',
-        'tests/test_cifar10_files.py']),
+        'tests/test_data_helpers.py', 'tests/test_cifar10_files.py',
+        'tests/test_runner_feeds.py']),
     'two_layer_fc': ('two_layer_fc.py', [
-        'tests/test_models.py', 'tests/test_runner_feeds.py', 'tests/test_fc_runner.py']),
+        'tests/test_models.py', 'tests/test_runner_feeds.py', 'tests/test_fc_runner.py',
+        TB + 'test_fc_summaries_every_100_steps',
+        TB + 'test_fc_hparams_and_accuracy_for_tensorboard']),
     'cnn_model': ('cnn_model.py', [
-        'tests/test_models.py', 'tests/test_runner_feeds.py', 'tests/test_cnn_runner.py']),
+        'tests/test_models.py', 'tests/test_runner_feeds.py', 'tests/test_cnn_runner.py',
+        TB + 'test_cnn_accuracy_charts_share_the_step_axis']),
     'softmax': ('softmax.py', [
-        'tests/test_softmax.py', 'tests/test_runner_feeds.py']),
+        'tests/test_runner_feeds.py', 'tests/test_softmax.py', 'tests/test_cifar10_files.py',
+        SEEDS + 'test_softmax_same_seed_same_lines',
+        SIGNALS + 'test_softmax_ends_on_sigterm_with_a_message']),
     'run_fc_model': ('run_fc_model.py', [
-        'tests/test_runner_feeds.py', 'tests/test_fc_runner.py', 'tests/test_resume.py']),
+        'tests/test_runner_feeds.py', 'tests/test_fc_runner.py',
+        TB + 'test_fc_summaries_every_100_steps',
+        TB + 'test_fc_hparams_and_accuracy_for_tensorboard',
+        TB + 'test_fc_first_layer_weights_as_pictures',
+        TB + 'test_fc_projector_shows_the_hidden_layer_of_the_test_images',
+        'tests/test_reports.py',
+        SEEDS + 'test_fc_same_seed_same_lines', SEEDS + 'test_fc_validation_size',
+        'tests/test_resume.py', 'tests/test_training_failures.py',
+        SIGNALS + 'test_signal_inside_sess_run_lets_the_step_finish',
+        SIGNALS + 'test_second_signal_during_the_save_lets_it_finish',
+        'tests/test_restore.py::test_moved_train_dir_restores_its_own_checkpoint',
+        'tests/test_flags.py::test_batch_larger_than_training_set']),
     'run_cnn_model': ('run_cnn_model.py', [
-        'tests/test_runner_feeds.py', 'tests/test_cnn_runner.py']),
+        'tests/test_runner_feeds.py', 'tests/test_cnn_runner.py',
+        TB + 'test_cnn_accuracy_charts_share_the_step_axis',
+        TB + 'test_cnn_first_layer_filters_as_pictures',
+        TB + 'test_cnn_projector_shows_the_features_of_the_test_images',
+        SEEDS + 'test_cnn_same_seed_same_lines', SEEDS + 'test_cnn_validation_size',
+        'tests/test_resume.py::test_cnn_resumed_mid_epoch_equals_the_uninterrupted_run',
+        'tests/test_restore.py::test_restore_detects_the_cnn_and_repeats_its_test_accuracy']),
     'cifar10_files': ('tutorial_support/cifar10_files.py', [
         'tests/test_cifar10_files.py', 'tests/test_data_helpers.py']),
     'run_lock': ('tutorial_support/run_lock.py', [
@@ -61,7 +87,7 @@ TARGETS = {
     'checkpoints': ('tutorial_support/checkpoints.py', [
         'tests/test_resume.py', 'tests/test_resume_refusals.py']),
     'resume': ('tutorial_support/resume.py', [
-        'tests/test_resume.py', 'tests/test_resume_refusals.py']),
+        'tests/test_resume_refusals.py', 'tests/test_resume.py']),
 }
 
 # Exit codes of a mutant's test run, as mutmut records them, and what they mean here
@@ -80,6 +106,23 @@ def project_files():
             if name and os.path.isfile(os.path.join(PROJECT, name))]
 
 
+# A pytest plugin for the copy: mutmut hands a mutant's tests over in no
+# particular order; they run in the order of the module's list, so that a
+# mutant the quick tests catch costs seconds
+ORDER_PLUGIN = 'mutation_test_order'
+ORDER_PLUGIN_SOURCE = '''"""Runs the tests in the order of the module's list in mutate.py."""
+
+ORDER = {order!r}
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        return next((index for index, prefix in enumerate(ORDER)
+                     if item.nodeid.startswith(prefix)), len(ORDER))
+    items.sort(key=rank)
+'''
+
+
 def make_copy(work, module):
     """A fresh copy of the project in work/module, with the module's mutmut settings."""
     copy = os.path.join(work, module)
@@ -96,13 +139,15 @@ def make_copy(work, module):
                or (name in ('tutorial_support', 'tf2'))]
     also_copy = [name for name in top if name not in sources and name != 'tests']
     path, tests = TARGETS[module]
+    with open(os.path.join(copy, ORDER_PLUGIN + '.py'), 'w') as f:
+        f.write(ORDER_PLUGIN_SOURCE.format(order=tests))
     with open(os.path.join(copy, 'pyproject.toml'), 'w') as f:
         f.write('[tool.mutmut]\n'
                 f'source_paths = {json.dumps(sources)}\n'
                 f'only_mutate = {json.dumps([path])}\n'
-                f'also_copy = {json.dumps(also_copy)}\n'
+                f'also_copy = {json.dumps(also_copy + [ORDER_PLUGIN + ".py"])}\n'
                 f'pytest_add_cli_args_test_selection = {json.dumps(tests)}\n'
-                'pytest_add_cli_args = ["-p", "no:cacheprovider"]\n'
+                f'pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "{ORDER_PLUGIN}"]\n'
                 # A mutant whose tests take 10 times as long as they took for the
                 # real code (+1 s) is stopped as hanging: slower than mutmut's 15, and
                 # wide enough that the load of a shared machine does not pass for a hang
