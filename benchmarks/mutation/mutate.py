@@ -83,18 +83,64 @@ TARGETS = {
     'run_lock': ('tutorial_support/run_lock.py', [
         'tests/test_resume_refusals.py']),
     'stop_signals': ('tutorial_support/stop_signals.py', [
-        'tests/test_signals.py']),
+        'tests/test_signals.py', 'tests/test_output_streams.py']),
     'checkpoints': ('tutorial_support/checkpoints.py', [
         'tests/test_resume.py', 'tests/test_resume_refusals.py']),
     'resume': ('tutorial_support/resume.py', [
         'tests/test_resume_refusals.py', 'tests/test_resume.py']),
 }
 
+# Tests that run a script as a process of its own: mutmut cannot see which
+# functions they call (it records the calls of the tests' own process), so
+# they run for every mutant of the module
+RUN_FOR_EVERY_MUTANT = {
+    'stop_signals': [SIGNALS + 'test_signal_saves_a_checkpoint_and_says_how_to_resume',
+                     SIGNALS + 'test_sigterm_while_the_script_starts',
+                     'tests/test_output_streams.py::test_terminal_closed_sighup_with_both_streams_'
+                     'broken'],
+}
+
+# mutmut run, with the tests of RUN_FOR_EVERY_MUTANT added to those it found
+# for each function (after it has recorded which test calls which function)
+MUTMUT_RUN = """
+import json
+import sys
+
+import mutmut.__main__ as mutmut_main
+from mutmut.state import state
+
+path, always = sys.argv.pop(1), json.loads(sys.argv.pop(1))
+recorded = mutmut_main.collect_or_load_stats
+
+
+def collect_or_load_stats(runner, **kwargs):
+    recorded(runner, **kwargs)
+    with open(f'mutants/{path}.meta') as f:
+        mutants = json.load(f)['exit_code_by_key']
+    tests = {test for test in state().duration_by_test if test.startswith(tuple(always))}
+    for mutant in mutants:
+        state().tests_by_mangled_function_name[mutant.partition('__mutmut_')[0]] |= tests
+
+
+mutmut_main.collect_or_load_stats = collect_or_load_stats
+sys.argv[0] = 'mutmut'
+mutmut_main.cli()
+"""
+
 # Exit codes of a mutant's test run, as mutmut records them, and what they mean here
 KILLED = {1, 3}
 TIMEOUT = {-24, 24, 152, 255, 36}
+# A negative code other than these: the tests' process was ended by a signal (a mutant
+# that let SIGTERM end it, say), which counts as found
 SURVIVED = {0}
 NO_TESTS = {5, 33}
+
+
+def selection(module):
+    """The tests of a module: its TARGETS list, and those of RUN_FOR_EVERY_MUTANT not in it."""
+    tests = TARGETS[module][1]
+    return tests + [test for test in RUN_FOR_EVERY_MUTANT.get(module, [])
+                    if not test.startswith(tuple(tests))]
 
 
 def project_files():
@@ -138,7 +184,7 @@ def make_copy(work, module):
     sources = [name for name in top if name.endswith('.py')
                or (name in ('tutorial_support', 'tf2'))]
     also_copy = [name for name in top if name not in sources and name != 'tests']
-    path, tests = TARGETS[module]
+    path, tests = TARGETS[module][0], selection(module)
     with open(os.path.join(copy, ORDER_PLUGIN + '.py'), 'w') as f:
         f.write(ORDER_PLUGIN_SOURCE.format(order=tests))
     with open(os.path.join(copy, 'pyproject.toml'), 'w') as f:
@@ -179,7 +225,7 @@ def function_of(mutant):
 
 def collect(module, copy, seconds):
     """The module's results from mutmut's records in the copy: a dict for its JSON file."""
-    path, tests = TARGETS[module]
+    path, tests = TARGETS[module][0], selection(module)
     with open(os.path.join(copy, 'mutants', path + '.meta')) as f:
         exit_codes = json.load(f)['exit_code_by_key']
     with open(EQUIVALENT) as f:
@@ -188,7 +234,7 @@ def collect(module, copy, seconds):
                   survived_other=0, not_run=0)
     equivalent, other = [], []
     for mutant, code in sorted(exit_codes.items(), key=lambda item: natural_key(item[0])):
-        if code in KILLED:
+        if code in KILLED or (code is not None and code < 0 and code not in TIMEOUT):
             counts['killed'] += 1
             continue
         if code in TIMEOUT:
@@ -293,7 +339,10 @@ def main():
         start = time.time()
         copy = make_copy(args.work, module)
         print(f'== {module}: mutating {TARGETS[module][0]} in {copy}', flush=True)
-        run = mutmut(copy, 'run', '--max-children', str(args.max_children))
+        run = subprocess.run(
+            [sys.executable, '-c', MUTMUT_RUN, TARGETS[module][0],
+             json.dumps(RUN_FOR_EVERY_MUTANT.get(module, [])), 'run', '--max-children',
+             str(args.max_children)], cwd=copy)
         if run.returncode != 0:
             print(f'mutmut failed on {module} (exit {run.returncode}); see above.')
             return 1
