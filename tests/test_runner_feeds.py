@@ -80,13 +80,26 @@ class RunnerCase:
     """A runner, the flags it is run with, and what each training step must be fed.
 
     `expected(step)` is the dict of values the step-th training step (0, 1,
-    ...) must have been fed besides its batch, by the recorder's names.
+    ...) must have been fed besides its batch, by the recorder's names;
+    `batches(size)` the indices of the training images of every step's batch,
+    in a training set of `size` images.
     """
     module: object
     args: list
-    steps: int
     expected: object
+    batches: object
     record: object = record_tf1_training_steps
+
+
+def indices(size):
+    """The training set as data_helpers' batch makers see it: (images, labels) = indices."""
+    return np.arange(size), np.arange(size)
+
+
+def softmax_batches(size, seed=3, steps=3, batch_size=100):
+    """softmax.py's batches: drawn with replacement, from the generator of --seed."""
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, size, batch_size) for _ in range(steps)]
 
 
 CASES = {
@@ -94,19 +107,21 @@ CASES = {
     'run_cnn_model': RunnerCase(
         run_cnn_model, ['--epochs', '2', '--batch_size', '250', '--dropout_rate', '0.4',
                         '--learning_rate', '0.002', '--seed', '7'],
-        steps=4,
+        batches=lambda size: [batch for epoch in (0, 1) for batch, _ in data_helpers.gen_epoch(
+            indices(size), 250, seed=7, epoch=epoch)],
         expected=lambda step: {'dropout_rate': 0.4,
                                'dropout_seeds': [[7, 2 * step], [7, 2 * step + 1]],
                                'learning_rate': 0.002}),
     'run_fc_model': RunnerCase(
         run_fc_model, ['--max_steps', '3', '--batch_size', '100', '--learning_rate', '0.02',
                        '--seed', '3'],
-        steps=3,
+        batches=lambda size: [batch for batch, _ in data_helpers.gen_batch(
+            indices(size), 100, 3, seed=3)],
         expected=lambda step: {'learning_rate': 0.02}),
     'softmax': RunnerCase(
         softmax, ['--max_steps', '3', '--batch_size', '100', '--learning_rate', '0.02',
                   '--seed', '3'],
-        steps=3,
+        batches=softmax_batches,
         expected=lambda step: {'learning_rate': 0.02}),
 }
 
@@ -127,21 +142,22 @@ def split_batch(fed):
 
 
 @pytest.fixture(scope='module')
-def training_images(cifar_dir):
-    """{an image's values as bytes: its label} for every training image of `cifar_dir`."""
+def training_set(cifar_dir):
+    """({an image's values as bytes: its index}, the labels) of `cifar_dir`'s training set."""
     data = data_helpers.load_data(cifar_dir)
-    return {image.tobytes(): label
-            for image, label in zip(data['images_train'], data['labels_train'], strict=True)}
+    return {image.tobytes(): index for index, image in enumerate(data['images_train'])}, \
+        data['labels_train']
 
 
 @pytest.mark.parametrize('name', CASES)
 def test_training_steps_are_fed_what_the_flags_say(run, cifar_dir, tmp_path, monkeypatch,
-                                                   training_images, name):
-    """Each step: the flags' dropout rate, seeds and learning rate; a batch of training images.
+                                                   training_set, name):
+    """Each step: the flags' dropout rate, seeds and learning rate; the batch of its seed.
 
-    The batch is --batch_size images of the training set, each with its own
-    label; the number of steps is what --max_steps (or --epochs) asks for. (And
-    the 'Total time' line at the end is the time the run took.)
+    The batches are those data_helpers draws for --seed and --batch_size (or,
+    for softmax.py, its random draws), each image with its own label, as many
+    as --max_steps (or --epochs) asks for. (And the 'Total time' line at the
+    end is the time the run took.)
     """
     case = CASES[name]
     steps = case.record(monkeypatch)
@@ -151,12 +167,13 @@ def test_training_steps_are_fed_what_the_flags_say(run, cifar_dir, tmp_path, mon
     took = time.time() - began
     assert code == 0, err
     assert 0 < float(line_value(out, 'Total time: ').rstrip('s')) <= took + 0.005  # rounded
-    assert len(steps) == case.steps
-    batch_size = int(case.args[case.args.index('--batch_size') + 1])
-    for step, fed in enumerate(steps):
+    index_of, training_labels = training_set
+    batches = case.batches(len(training_labels))
+    assert len(steps) == len(batches)
+    for step, (fed, batch) in enumerate(zip(steps, batches, strict=True)):
         images, labels, rest = split_batch(fed)
         assert comparable(rest) == comparable(case.expected(step)), step
-        assert len(images) == len(labels) == batch_size
-        rows = images.reshape(batch_size, -1) if images.ndim == 2 else \
-            images.transpose(0, 3, 1, 2).reshape(batch_size, -1)  # NHWC back to file rows
-        assert [training_images.get(row.tobytes()) for row in rows] == labels.tolist()
+        rows = images.reshape(len(images), -1) if images.ndim == 2 else \
+            images.transpose(0, 3, 1, 2).reshape(len(images), -1)  # NHWC back to file rows
+        assert [index_of.get(row.tobytes()) for row in rows] == batch.tolist(), step
+        assert labels.tolist() == training_labels[batch].tolist(), step
