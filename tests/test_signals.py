@@ -253,3 +253,44 @@ def test_softmax_ends_on_sigterm_with_a_message(run, cifar_dir, monkeypatch,
     assert code == 143, err
     assert 'Stopped by SIGTERM (a request to stop). Nothing was saved on the way out.' in err
     assert 'Traceback' not in err and 'Test accuracy' not in out
+
+
+def test_sighup_ignored_when_started_stays_ignored(run, cifar_dir, tmp_path, monkeypatch,
+                                                   signals_at_default):
+    """Started under `nohup` (SIGHUP ignored): closing the terminal does not stop the run."""
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        train_steps_signalling(monkeypatch, {30: [signal.SIGHUP]})
+        train_dir = str(tmp_path / 'logs')
+        code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                             '--max_steps', '100', '--batch_size', '50')
+        assert code == 0, err
+        assert checkpoint_steps(run_folders(train_dir)[0]) == [100]
+        assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+def test_signal_while_the_stopped_run_closes_its_files(run, cifar_dir, tmp_path, monkeypatch,
+                                                       signals_at_default):
+    """SIGTERM, then Ctrl-C while the summary files close after the save: the run still ends
+    on the first signal, and says what it saved (the files' closing is not cut short)."""
+    train_steps_signalling(monkeypatch, {30: [signal.SIGTERM]})
+    real_close = tf.summary.FileWriter.close
+    sent = []
+
+    def close_meeting_ctrl_c(self):
+        if not sent:
+            sent.append(signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
+        return real_close(self)
+
+    monkeypatch.setattr(tf.summary.FileWriter, 'close', close_meeting_ctrl_c)
+    train_dir = str(tmp_path / 'logs')
+    code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--max_steps', '200', '--batch_size', '50')
+    assert sent and code == 143, err
+    assert 'Training interrupted at step 30 by SIGTERM' in err and 'Traceback' not in err
+    (folder,) = run_folders(train_dir)
+    assert saved_checkpoint(err) == (checkpoint_path(folder, 30), 30)
+    assert checkpoint_steps(folder) == [30]

@@ -83,7 +83,8 @@ TARGETS = {
     'run_lock': ('tutorial_support/run_lock.py', [
         'tests/test_resume_refusals.py']),
     'stop_signals': ('tutorial_support/stop_signals.py', [
-        'tests/test_signals.py', 'tests/test_output_streams.py']),
+        'tests/test_signals.py',
+        'tests/test_resume.py::test_interrupted_run_resumes_to_its_own_max_steps']),
     'checkpoints': ('tutorial_support/checkpoints.py', [
         'tests/test_resume.py', 'tests/test_resume_refusals.py']),
     'resume': ('tutorial_support/resume.py', [
