@@ -48,9 +48,9 @@ def test_cnn_checkpoint_per_epoch_and_summaries(cnn_run):
     costs = scalars(folder, 'cost')
     assert [step for step, _ in costs] == [10, 20]
     assert all(cost > 0 for _, cost in costs)
-    tags = {(tag.rsplit('/', 1)[-1], value.WhichOneof('value')) for _, tag, value in values}
-    assert {('loss', 'simple_value'), ('train_accuracy', 'simple_value'),
-            ('logits', 'histo')} <= tags
+    tags = {(tag, value.WhichOneof('value')) for _, tag, value in values}
+    assert {('Loss/loss', 'simple_value'), ('Accuracy/train_accuracy', 'simple_value'),
+            ('fc/logits', 'histo')} <= tags
 
 
 class FakeTerminal(io.StringIO):

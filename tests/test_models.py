@@ -196,6 +196,8 @@ def test_two_layer_loss_is_cross_entropy_plus_l2_of_both_weight_matrices():
         np.testing.assert_allclose(loss_value, cross_entropy + l2, rtol=1e-5)
         assert l2 > 0.01 * cross_entropy  # the regularisation is a visible part of the loss
 
+        # The Graphs tab: the loss box holds the cross-entropy, named as in the post
+        assert tf.get_default_graph().get_operation_by_name('Loss/cross_entropy/cross_entropy')
         two_layer_fc.training(loss, 0.001)
         assert [v.op.name for v in tf.global_variables()] == [
             'Layer1/weights', 'Layer1/biases', 'Layer2/weights', 'Layer2/biases', 'global_step']

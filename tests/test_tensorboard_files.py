@@ -44,19 +44,22 @@ def picture_and_weights(trained, tag, step, variable):
 
 
 def test_fc_summaries_every_100_steps(fc_run):
-    """The events hold loss, train_accuracy and a logits histogram at steps 0, 100, ..."""
+    """The events hold loss, train_accuracy and a logits histogram at steps 0, 100, ...
+
+    Tagged by the graph's boxes, as the TF2 twin tags them too (one chart for both).
+    """
     train_dir, _ = fc_run
     values = read_events(run_folder(train_dir))
     expected = list(range(0, 1001, 100))
 
-    def steps(suffix, kind):
+    def steps(name, kind):
         return sorted(step for step, tag, value in values
-                      if tag.endswith(suffix) and value.WhichOneof('value') == kind)
+                      if tag == name and value.WhichOneof('value') == kind)
 
-    assert steps('loss', 'simple_value') == expected
-    assert steps('train_accuracy', 'simple_value') == expected
-    assert steps('logits', 'histo') == expected
-    losses = [value.simple_value for _, tag, value in values if tag.endswith('loss')]
+    assert steps('Loss/loss', 'simple_value') == expected
+    assert steps('Accuracy/train_accuracy', 'simple_value') == expected
+    assert steps('Layer2/logits', 'histo') == expected
+    losses = [value.simple_value for _, tag, value in values if tag == 'Loss/loss']
     assert all(np.isfinite(losses)) and losses[-1] < losses[0]
 
 
