@@ -207,22 +207,29 @@ def test_two_layer_loss_is_cross_entropy_plus_l2_of_both_weight_matrices():
 
 
 def test_two_layer_network_computes_relu_then_linear():
-    """logits = relu(images W1 + b1) W2 + b2, whatever values the variables hold."""
+    """logits = relu(images W1 + b1) W2 + b2, whatever values the variables hold.
+
+    Without a reg_constant (the post's default, 0) the loss is the cross-entropy alone.
+    """
     rng = np.random.default_rng(4)
     images = rng.normal(0, 1, (5, 6)).astype(np.float32)
+    labels = rng.integers(0, 3, 5)
     with tf.Graph().as_default():
         images_placeholder = tf.placeholder(tf.float32, [None, 6])
         logits = two_layer_fc.inference(images_placeholder, 6, 4, 3)
+        loss = two_layer_fc.loss(logits, tf.constant(labels))
         variables = {variable.op.name: variable for variable in tf.global_variables()}
         values = {name: rng.normal(0, 1, variable.shape.as_list()).astype(np.float32)
                   for name, variable in variables.items()}
         with tf.Session() as sess:
             for name, value in values.items():
                 variables[name].load(value, sess)
-            computed = sess.run(logits, {images_placeholder: images})
+            computed, loss_value = sess.run([logits, loss], {images_placeholder: images})
     hidden = np.maximum(images @ values['Layer1/weights'] + values['Layer1/biases'], 0)
     expected = hidden @ values['Layer2/weights'] + values['Layer2/biases']
     np.testing.assert_allclose(computed, expected, rtol=1e-5, atol=1e-5)
+    log_softmax = expected - np.log(np.exp(expected).sum(axis=1, keepdims=True))
+    assert loss_value == pytest.approx(-log_softmax[np.arange(5), labels].mean(), rel=1e-5)
 
 
 def test_two_layer_network_starts_from_small_random_weights_and_zero_biases():
