@@ -83,26 +83,29 @@ TARGETS = {
     'run_lock': ('tutorial_support/run_lock.py', [
         'tests/test_resume_refusals.py']),
     'stop_signals': ('tutorial_support/stop_signals.py', [
-        'tests/test_signals.py',
-        'tests/test_resume.py::test_interrupted_run_resumes_to_its_own_max_steps']),
+        SIGNALS + 'test_signal_inside_sess_run_lets_the_step_finish',
+        SIGNALS + 'test_second_signal_during_the_save_lets_it_finish',
+        SIGNALS + 'test_second_signal_before_the_save_stops_at_once_and_says_what_is_kept',
+        SIGNALS + 'test_softmax_ends_on_sigterm_with_a_message',
+        SIGNALS + 'test_sighup_ignored_when_started_stays_ignored',
+        SIGNALS + 'test_signal_while_the_stopped_run_closes_its_files',
+        'tests/test_resume.py::test_interrupted_run_resumes_to_its_own_max_steps',
+        SIGNALS + 'test_sigterm_while_the_script_starts',
+        SIGNALS + 'test_signal_saves_a_checkpoint_and_says_how_to_resume',
+        SIGNALS + 'test_sigterm_stops_the_cnn_with_a_checkpoint',
+        'tests/test_output_streams.py::test_terminal_closed_sighup_with_both_streams_broken']),
     'checkpoints': ('tutorial_support/checkpoints.py', [
         'tests/test_resume.py', 'tests/test_resume_refusals.py']),
     'resume': ('tutorial_support/resume.py', [
         'tests/test_resume_refusals.py', 'tests/test_resume.py']),
 }
 
-# Tests that run a script as a process of its own: mutmut cannot see which
-# functions they call (it records the calls of the tests' own process), so
-# they run for every mutant of the module
-RUN_FOR_EVERY_MUTANT = {
-    'stop_signals': [SIGNALS + 'test_signal_saves_a_checkpoint_and_says_how_to_resume',
-                     SIGNALS + 'test_sigterm_while_the_script_starts',
-                     'tests/test_output_streams.py::test_terminal_closed_sighup_with_both_streams_'
-                     'broken'],
-}
-
-# mutmut run, with the tests of RUN_FOR_EVERY_MUTANT added to those it found
-# for each function (after it has recorded which test calls which function)
+# mutmut run, where a test of the module's list that mutmut found calling none
+# of the module's functions runs for every mutant of the module. mutmut records
+# which functions a test's own process calls while the test runs: a test that
+# runs a script as a process of its own (signals), or that reads the files of a
+# run another test made (a session fixture: the first test using it is charged
+# with the calls), would otherwise never run for a mutant.
 MUTMUT_RUN = """
 import json
 import sys
@@ -110,7 +113,7 @@ import sys
 import mutmut.__main__ as mutmut_main
 from mutmut.state import state
 
-path, always = sys.argv.pop(1), json.loads(sys.argv.pop(1))
+path = sys.argv.pop(1)
 recorded = mutmut_main.collect_or_load_stats
 
 
@@ -118,9 +121,11 @@ def collect_or_load_stats(runner, **kwargs):
     recorded(runner, **kwargs)
     with open(f'mutants/{path}.meta') as f:
         mutants = json.load(f)['exit_code_by_key']
-    tests = {test for test in state().duration_by_test if test.startswith(tuple(always))}
-    for mutant in mutants:
-        state().tests_by_mangled_function_name[mutant.partition('__mutmut_')[0]] |= tests
+    functions = {mutant.partition('__mutmut_')[0] for mutant in mutants}
+    tests_of = state().tests_by_mangled_function_name
+    found = set().union(*(tests_of[function] for function in functions if function in tests_of))
+    for function in functions:
+        tests_of[function] |= set(state().duration_by_test) - found
 
 
 mutmut_main.collect_or_load_stats = collect_or_load_stats
@@ -135,13 +140,6 @@ TIMEOUT = {-24, 24, 152, 255, 36}
 # that let SIGTERM end it, say), which counts as found
 SURVIVED = {0}
 NO_TESTS = {5, 33}
-
-
-def selection(module):
-    """The tests of a module: its TARGETS list, and those of RUN_FOR_EVERY_MUTANT not in it."""
-    tests = TARGETS[module][1]
-    return tests + [test for test in RUN_FOR_EVERY_MUTANT.get(module, [])
-                    if not test.startswith(tuple(tests))]
 
 
 def project_files():
@@ -185,7 +183,7 @@ def make_copy(work, module):
     sources = [name for name in top if name.endswith('.py')
                or (name in ('tutorial_support', 'tf2'))]
     also_copy = [name for name in top if name not in sources and name != 'tests']
-    path, tests = TARGETS[module][0], selection(module)
+    path, tests = TARGETS[module]
     with open(os.path.join(copy, ORDER_PLUGIN + '.py'), 'w') as f:
         f.write(ORDER_PLUGIN_SOURCE.format(order=tests))
     with open(os.path.join(copy, 'pyproject.toml'), 'w') as f:
@@ -226,7 +224,7 @@ def function_of(mutant):
 
 def collect(module, copy, seconds):
     """The module's results from mutmut's records in the copy: a dict for its JSON file."""
-    path, tests = TARGETS[module][0], selection(module)
+    path, tests = TARGETS[module]
     with open(os.path.join(copy, 'mutants', path + '.meta')) as f:
         exit_codes = json.load(f)['exit_code_by_key']
     with open(EQUIVALENT) as f:
@@ -341,8 +339,7 @@ def main():
         copy = make_copy(args.work, module)
         print(f'== {module}: mutating {TARGETS[module][0]} in {copy}', flush=True)
         run = subprocess.run(
-            [sys.executable, '-c', MUTMUT_RUN, TARGETS[module][0],
-             json.dumps(RUN_FOR_EVERY_MUTANT.get(module, [])), 'run', '--max-children',
+            [sys.executable, '-c', MUTMUT_RUN, TARGETS[module][0], 'run', '--max-children',
              str(args.max_children)], cwd=copy)
         if run.returncode != 0:
             print(f'mutmut failed on {module} (exit {run.returncode}); see above.')
