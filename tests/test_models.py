@@ -138,6 +138,26 @@ def test_cnn_computes_two_convolution_stages_then_a_linear_layer():
     np.testing.assert_allclose(computed, expected, rtol=1e-4, atol=1e-4)
 
 
+def test_cnn_starts_from_glorot_uniform_weights_and_zero_biases():
+    """Filters and weights uniform within +-sqrt(6 / (fan-in + fan-out)) (Glorot); biases 0."""
+    with tf.Graph().as_default():
+        tf.set_random_seed(3)
+        images, _, rate, seeds = run_cnn_model.placeholder_inputs()
+        cnn_model.inference(images, rate, seeds)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            values = {variable.op.name: sess.run(variable) for variable in tf.global_variables()}
+    assert not values['fc/biases'].any()
+    for name in ('conv1/filters', 'conv2/filters', 'fc/weights'):
+        weights = values[name]
+        receptive = np.prod(weights.shape[:-2])  # a filter's height x width, 1 for a matrix
+        fans = receptive * weights.shape[-2] + receptive * weights.shape[-1]
+        limit = np.sqrt(6 / fans)
+        assert np.abs(weights).max() <= limit
+        # a uniform's stddev is limit / sqrt(3); 5 standard errors of the estimate
+        assert abs(weights.std() / (limit / np.sqrt(3)) - 1) < 5 * 0.75 / np.sqrt(weights.size)
+
+
 def test_batchwise_evaluation_equals_whole_set_accuracy():
     """do_eval in batches of 7 and 1,000 gives the whole-set predictions and accuracy."""
     rng = np.random.default_rng(1)
