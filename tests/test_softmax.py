@@ -80,3 +80,14 @@ def test_softmax_runs_as_a_script_of_its_own(cifar_dir):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert 'Test accuracy ' in result.stdout
+
+
+def test_softmax_stops_when_the_loss_diverges(run, cifar_dir):
+    """A huge learning rate: the loss becomes nan or inf, and the message says at which step."""
+    code, out, err = run(softmax, '--data_dir', cifar_dir, '--learning_rate', '1e38',
+                         '--max_steps', '200', '--batch_size', '50', '--seed', '1')
+    assert code == 1 and 'Traceback' not in err
+    step = int(re.search(r'Error: The loss became (?:nan|inf|-inf) at step (\d+): training '
+                         r'diverged', err).group(1))
+    assert 0 < step < 200  # the first step starts from zero weights, a finite loss
+    assert 'Step    0: training accuracy' in out and 'Test accuracy' not in out
