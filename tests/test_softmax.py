@@ -90,4 +90,4 @@ def test_softmax_stops_when_the_loss_diverges(run, cifar_dir):
     step = int(re.search(r'Error: The loss became (?:nan|inf|-inf) at step (\d+): training '
                          r'diverged', err).group(1))
     assert 0 < step < 200  # the first step starts from zero weights, a finite loss
-    assert 'Step    0: training accuracy' in out and 'Test accuracy' not in out
+    assert 'Step     0: training accuracy' in out and 'Test accuracy' not in out
