@@ -95,9 +95,12 @@ TARGETS = {
         SIGNALS + 'test_sigterm_stops_the_cnn_with_a_checkpoint',
         'tests/test_output_streams.py::test_terminal_closed_sighup_with_both_streams_broken']),
     'checkpoints': ('tutorial_support/checkpoints.py', [
-        'tests/test_resume.py', 'tests/test_resume_refusals.py']),
+        'tests/test_resume_refusals.py', 'tests/test_resume.py', 'tests/test_restore.py']),
     'resume': ('tutorial_support/resume.py', [
-        'tests/test_resume_refusals.py', 'tests/test_resume.py']),
+        'tests/test_resume_refusals.py', 'tests/test_resume.py',
+        SIGNALS + 'test_signal_inside_sess_run_lets_the_step_finish',
+        SIGNALS + 'test_second_signal_before_the_save_stops_at_once_and_says_what_is_kept',
+        SIGNALS + 'test_signal_saves_a_checkpoint_and_says_how_to_resume']),
 }
 
 # mutmut run, where a test of the module's list that mutmut found calling none
