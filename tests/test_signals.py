@@ -11,17 +11,20 @@ import os
 import re
 import shlex
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
 import tensorflow.compat.v1 as tf
 from run_folders import checkpoint_path, checkpoint_steps, run_folders
-from script_runs import kill_if_running, read_until, start_script
+from script_runs import PROJECT_DIR, kill_if_running, read_until, start_script
 
+import data_helpers
 import restore_model
 import run_fc_model
 import softmax
-from tutorial_support import checkpoints, run_lock
+from tutorial_support import checkpoints, entry_point, output_streams, run_lock, stop_signals
 
 # A folder name a shell would split, quote or expand, were it pasted unquoted
 ODD_NAME = "logs with 'quotes' $HOME"
@@ -294,3 +297,76 @@ def test_signal_while_the_stopped_run_closes_its_files(run, cifar_dir, tmp_path,
     (folder,) = run_folders(train_dir)
     assert saved_checkpoint(err) == (checkpoint_path(folder, 30), 30)
     assert checkpoint_steps(folder) == [30]
+
+
+def test_signal_while_the_data_loads_stops_at_once(run, cifar_dir, tmp_path, monkeypatch,
+                                                   signals_at_default):
+    """SIGTERM while CIFAR-10 loads (before training): the script stops there, exit 143."""
+    real_load_data = data_helpers.load_data
+
+    def load_data_meeting_sigterm(*args, **kwargs):
+        signal.raise_signal(signal.SIGTERM)
+        return real_load_data(*args, **kwargs)
+
+    monkeypatch.setattr(data_helpers, 'load_data', load_data_meeting_sigterm)
+    train_dir = str(tmp_path / 'logs')
+    code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--max_steps', '100', '--batch_size', '50')
+    assert code == 143, err
+    assert 'Stopped by SIGTERM (a request to stop). Nothing was saved on the way out.' in err
+    assert 'Step' not in out and not os.path.exists(train_dir)
+
+
+def test_a_script_ending_on_a_signal_ignores_further_ones(cifar_dir, monkeypatch, capsys,
+                                                          signals_at_default):
+    """`python softmax.py` ended by SIGTERM: a Ctrl-C in its last moments changes nothing.
+
+    Its message is printed and its exit code is 143; the script runs here as a
+    script runs (run_main reading sys.argv), and the Ctrl-C comes as run_main
+    finishes.
+    """
+    monkeypatch.setattr(sys, 'argv', ['softmax.py', '--data_dir', cifar_dir, '--max_steps',
+                                      '300', '--batch_size', '50'])
+    monkeypatch.setattr(stop_signals, '_ignoring_until_exit', False)  # as it was, afterwards
+    train_steps_signalling(monkeypatch, {50: [signal.SIGTERM]})
+    real_report = output_streams.report_lost_output
+
+    def report_meeting_ctrl_c(*args, **kwargs):
+        signal.raise_signal(signal.SIGINT)
+        return real_report(*args, **kwargs)
+
+    monkeypatch.setattr(output_streams, 'report_lost_output', report_meeting_ctrl_c)
+    sighup = signal.getsignal(signal.SIGHUP)
+    try:
+        code = entry_point.run_main(softmax.main)
+        # until the process exits (files closing, TensorFlow's shutdown), signals are ignored
+        ignored = [signal.getsignal(number) == signal.SIG_IGN
+                   for number in (signal.SIGINT, signal.SIGTERM)]
+    except KeyboardInterrupt:
+        code, ignored = 'the Ctrl-C was not ignored', []
+    finally:  # this process goes on: the handlers as they were
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, sighup)
+    assert code == 143
+    assert ignored == [True, True]
+    assert 'Stopped by SIGTERM (a request to stop).' in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not os.path.exists('/proc/self/status'), reason='needs /proc (Linux)')
+def test_sigterm_while_a_program_imports_a_lesson(tmp_path):
+    """A program that imports a lesson (a notebook's kernel, say) gets SIGTERM while
+    TensorFlow loads: one line and exit 143, no traceback."""
+    process = subprocess.Popen([sys.executable, '-c', 'import run_fc_model'], cwd=PROJECT_DIR,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not catches(process.pid, signal.SIGTERM) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=120)
+    finally:
+        kill_if_running(process)
+    assert process.returncode == 143, err
+    assert err.strip() == ('Stopped by SIGTERM (a request to stop) while starting, before '
+                           'anything was done.')
