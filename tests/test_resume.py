@@ -124,7 +124,10 @@ def test_resume_with_conflicting_flag(resumed_run, cifar_dir, run):
     before = files_of(train_dir)
     code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
                          '--resume', '--hidden1', '20')
-    assert_user_error(code, err, '--hidden1 20', '120', 'without --resume')
+    (folder,) = run_folders(train_dir)
+    assert_user_error(code, err, f'Error: --hidden1 20 differs from the run being resumed in '
+                      f'{folder} (120). A resumed run keeps its settings: drop the flag, or '
+                      'start a new run without --resume.')
     assert 'Step' not in out
     assert files_of(train_dir) == before
 

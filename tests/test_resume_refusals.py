@@ -193,9 +193,15 @@ def make_hostile(folder, how, outside):
     ('checkpoints-link', ['checkpoints is a link', 'not continued']),
     ('state-absolute', ['outside its folder', 'no checkpoint']),
     ('state-dot-dot', ['outside its folder', 'no checkpoint']),
-    ('bad-value', ['params.json are not valid', 'learning_rate is -1.0']),
-    ('wrong-type', ["hidden1 = '120; rm -rf ~'", 'not a value of --hidden1']),
-    ('huge-number', ['not a value of --learning_rate']),
+    ('bad-value', ['Error: The settings saved in {params} are not valid (', 'learning_rate is -1.0',
+                   '). The run in {folder} cannot be continued: start a new run without '
+                   '--resume.']),
+    ('wrong-type', ["Error: {params} gives hidden1 = '120; rm -rf ~', which is not a value of "
+                    '--hidden1: the run in {folder} cannot be continued. Start a new run '
+                    'without --resume.']),
+    ('huge-number', ['Error: {params} gives learning_rate = 1000', ', which is not a value of '
+                     '--learning_rate: the run in {folder} cannot be continued. Start a new run '
+                     'without --resume.']),
 ])
 def test_resume_treats_a_run_folder_as_data(run, cifar_dir, fc_run_to_edit, tmp_path, how,
                                             phrases):
@@ -207,7 +213,9 @@ def test_resume_treats_a_run_folder_as_data(run, cifar_dir, fc_run_to_edit, tmp_
     before = files_of(outside)
     code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
                          '--resume', '--max_steps', '200')
-    assert_user_error(code, err, *phrases)
+    params = os.path.join(folder, run_dirs.PARAMS_FILE)
+    assert_user_error(code, err, *(phrase.replace('{params}', params).replace('{folder}', folder)
+                                   for phrase in phrases))
     assert 'Step' not in out
     assert files_of(outside) == before
     assert not glob.glob(os.path.join(train_dir, '**', 'model.ckpt-200*'), recursive=True)
