@@ -76,10 +76,10 @@ def conv_stage(inputs, filter_shape, dropout_rate, dropout_seed):
     """
     # The filters, slid over the image one pixel at a time; Glorot
     # initialisation keeps the activations' scale about the same from layer
-    # to layer. (The notebook creates W1 and W2 in initialize_parameters() with
-    # tf.contrib.layers.xavier_initializer, the same distribution, and passes
-    # them around in a dict; here each stage makes its own, conv1/filters and
-    # conv2/filters, as two_layer_fc.py's layers do.)
+    # to layer. (The notebook creates both stages' filters in
+    # initialize_parameters() with tf.contrib.layers.xavier_initializer, the
+    # same distribution, and passes them in; here each stage makes its own,
+    # conv1/filters and conv2/filters, as two_layer_fc.py's layers do.)
     filters = tf.get_variable('filters', filter_shape,
                               initializer=tf.glorot_uniform_initializer())
     conv = tf.nn.conv2d(inputs, filters, strides=[1, 1, 1, 1], padding='SAME')
