@@ -142,8 +142,15 @@ def print_top_classes(probabilities):
 
 
 def main(argv):
-    """Finds the newest checkpoint, restores it, tests or classifies."""
+    """Finds the newest checkpoint, restores it, tests or classifies.
+
+    (The post runs at the top level of the script; entry_point.run_main at the
+    bottom turns an error you can fix into a message instead of a traceback.)
+    """
     begin_time = time.time()
+    # The post then prints "Parameters:" and each flag, in capitals. Not here:
+    # the model, its size and its data come from the checkpoint and the run's
+    # params.json, so the flags' defaults would show values the run did not use.
     more_images = cli.parse_flags(FLAGS, argv, FLAG_RULES, allow_arguments=True)
     if more_images and not FLAGS.image:
         raise UserError(f'Unexpected argument {more_images[0]!r}: to classify images, pass '
@@ -175,20 +182,25 @@ def main(argv):
                                        feed_dict={images_placeholder: own_images}))
         else:
             # The run's own data and split, so that the test images are centred
-            # with the very mean image the model was trained with
+            # with the very mean image the model was trained with (the post
+            # loads the default folder first thing, before building the graph)
             data = data_helpers.load_data(FLAGS.data_dir or run_params.get('data_dir'),
                                           run_params.get('validation_size', 0))
             if model != 'fc':
                 data = data_helpers.reshape_data(data)
             if model == 'deep_cnn':  # part 4 scales each colour as airbench94 does
                 deep_cnn_input.standardize(data['images_test'], data['mean_image'])
-            # The post feeds all test images in one sess.run; do_eval takes
-            # 1,000 at a time, so memory stays bounded
+            # The post feeds all test images in one accuracy.eval; do_eval
+            # (tutorial_support/batch_eval.py) runs, for each slice of 1,000,
+            #     sess.run([accuracy, predictions], feed_dict={
+            #         images_placeholder: images[start:start + 1000],
+            #         labels_placeholder: labels[start:start + 1000]})
+            # and weights each slice's accuracy by its size, so memory stays bounded
             test_accuracy, predicted = batch_eval.do_eval(
                 sess, accuracy, tf.argmax(logits, 1), images_placeholder,
                 labels_placeholder, (data['images_test'], data['labels_test']))
             print(f'Test accuracy {test_accuracy:g}')
-            confusion.report_test_set(data, predicted)
+            confusion.report_test_set(data, predicted)  # not in the post: what it mixes up
 
     end_time = time.time()
     print(f'Total time: {end_time - begin_time:5.2f}s')
