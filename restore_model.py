@@ -58,8 +58,11 @@ flags.DEFINE_string('data_dir', None, 'Folder with the CIFAR-10 batch files '
                     '(default: cifar-10-batches-py beside the scripts).', flag_values=FLAGS)
 flags.DEFINE_multi_string('image', None, 'PNG or JPEG files to classify (repeat the flag, '
                           'or list them after it).', flag_values=FLAGS)
-FLAG_RULES = dict(positive=('hidden1',), non_negative=('reg_constant',),
-                  at_most={'hidden1': cli.MOST_HIDDEN_UNITS})
+flags.DEFINE_integer('tta_level', None, "Part 4's test-time views: 0 the image, 1 and its "
+                     'mirror image, 2 and both shifted (default: the run\'s own).',
+                     flag_values=FLAGS)
+FLAG_RULES = dict(positive=('hidden1',), non_negative=('reg_constant', 'tta_level'),
+                  at_most={'hidden1': cli.MOST_HIDDEN_UNITS, 'tta_level': 2})
 
 TOP_CLASSES = 3
 
@@ -93,7 +96,9 @@ def build_graph(model, run_params):
         # The test-time network (batch norm with its running statistics), with
         # the run's test-time augmentation
         accuracy, logits = deep_cnn_model.evaluation(
-            images_placeholder, labels_placeholder, run_params.get('tta_level', 2), **network)
+            images_placeholder, labels_placeholder,
+            run_params.get('tta_level', 2) if FLAGS.tta_level is None else FLAGS.tta_level,
+            **network)
         description = (f'{run_dirs.MODEL_NAMES[model]} with block widths '
                        f'{"/".join(map(str, network["widths"]))}')
     else:

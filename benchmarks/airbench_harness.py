@@ -99,6 +99,7 @@ def torchvision_stub():
                                'the reference asked torchvision to download CIFAR-10 instead')
 
     torchvision = types.ModuleType('torchvision')
+    torchvision.__version__ = 'stub'  # what import_reference reports, also when imported again
     torchvision.transforms = types.ModuleType('torchvision.transforms')
     torchvision.transforms.Normalize = Normalize
     torchvision.datasets = types.ModuleType('torchvision.datasets')

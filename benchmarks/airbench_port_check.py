@@ -73,6 +73,16 @@ def tf_side(args, record_path):
     deep_cnn_input.epoch_batches = recording_batches
     training_stops.check_step = recording_check_step
     train_dir = tempfile.mkdtemp(prefix='port_check_')
+    test_lines = []
+    real_print = print
+
+    def recording_print(*texts, **kwargs):
+        text = ' '.join(map(str, texts))
+        if text.startswith('Test Accuracy: '):
+            test_lines.append(float(text.split()[-1]))
+        real_print(*texts, **kwargs)
+
+    run_deep_cnn_model.print = recording_print
     code = entry_point.run_main(run_deep_cnn_model.main, [
         'run_deep_cnn_model.py', '--data_dir', args.data_dir, '--train_dir', train_dir,
         '--batch_size', str(args.batch_size), '--epochs', str(args.epochs), '--seed', '0',
@@ -84,11 +94,11 @@ def tf_side(args, record_path):
     steps = sorted(int(name.split('-')[1].split('.')[0]) for name in os.listdir(checkpoint_dir)
                    if name.endswith('.index'))
     record = {'fed_images': np.stack(fed_images), 'fed_labels': np.stack(fed_labels),
-              'losses': np.array(losses)}
+              'losses': np.array(losses), 'test_accuracy': test_lines[-1]}
     for prefix, step in (('initial', steps[0]), ('final', steps[-1])):
         reader = tf.train.load_checkpoint(os.path.join(checkpoint_dir, f'model.ckpt-{step}'))
         for name in reader.get_variable_to_shape_map():
-            if name.startswith('deep_cnn/'):
+            if name.startswith('deep_cnn/') and not name.endswith('/Momentum'):
                 record[f'{prefix}:{name}'] = reader.get_tensor(name)
     data = data_helpers.reshape_data(data_helpers.load_data(args.data_dir))
     for key in ('images_train', 'images_test'):
@@ -126,14 +136,22 @@ def as_torch_layout(value):
     return value
 
 
-def torch_side(args, record_path):
-    """Calls the reference's main() on the recorded batches; compares with the suite's record."""
+def run_reference(args, record, perturbation=0.0):
+    """The reference's main() on the recorded batches, from the suite's initial weights.
+
+    Args:
+        perturbation: each initial weight is multiplied by 1 + perturbation x N(0, 1)
+            (0: none): a run that differs from the plain one by rounding-sized
+            changes only, to show how fast such differences grow.
+
+    Returns:
+        dict: losses (summed, every step), state (the final state_dict as
+        arrays), accuracy (with 6 test views), whitening (the reference's own
+        filters, before the suite's replaced them).
+    """
+    import airbench_harness
     import torch
 
-    sys.path.insert(0, os.path.join(PROJECT_DIR, 'benchmarks'))
-    import airbench_harness
-
-    record = dict(np.load(record_path))
     params = json.loads(str(record['params']))
     module, _ = airbench_harness.import_reference(args.reference)
     module.hyp['opt'].update(batch_size=params['batch_size'], train_epochs=params['epochs'],
@@ -166,32 +184,37 @@ def torch_side(args, record_path):
                 if batches:
                     yield batches.pop(0)
 
-    networks, whitening = [], {}
+    networks, result = [], {'losses': []}
     real_make_net, real_init_whitening = module.make_net, module.init_whitening_conv
+    noise = np.random.default_rng(0)
+
+    def suite_weights(key):
+        value = as_torch_layout(record[key]).astype(np.float32)
+        if perturbation and value.dtype.kind == 'f':
+            value = value * (1 + perturbation * noise.standard_normal(value.shape)).astype(
+                np.float32)
+        return torch.from_numpy(np.ascontiguousarray(value))
 
     def make_net_with_suite_weights():
         net = real_make_net()
         state = net.state_dict()
         with torch.no_grad():
-            for key, value in record.items():
+            for key in record:
                 if key.startswith('initial:'):
-                    state[torch_name(key[8:])].copy_(torch.from_numpy(as_torch_layout(value)))
+                    state[torch_name(key[8:])].copy_(suite_weights(key))
         networks.append(net)
         return net
 
     def init_whitening_then_suite_filters(layer, train_set, eps=5e-4):
         real_init_whitening(layer, train_set, eps)
-        whitening['reference'] = layer.weight.detach().numpy().copy()
-        suite = as_torch_layout(record['initial:deep_cnn/whiten/filters'])
+        result['whitening'] = layer.weight.detach().numpy().copy()
         with torch.no_grad():
-            layer.weight.copy_(torch.from_numpy(suite))
-
-    losses = []
+            layer.weight.copy_(suite_weights('initial:deep_cnn/whiten/filters'))
 
     class RecordingLoss(torch.nn.CrossEntropyLoss):
         def forward(self, outputs, labels):
             values = super().forward(outputs, labels)
-            losses.append(float(values.sum()))
+            result['losses'].append(float(values.sum()))
             return values
 
     module.CifarLoader = RecordedLoader
@@ -201,35 +224,60 @@ def torch_side(args, record_path):
     torch.nn.CrossEntropyLoss = RecordingLoss
     try:
         with tempfile.TemporaryDirectory() as work_dir:
-            accuracy, _, _ = airbench_harness.run_seed(module, 0, 0, work_dir, use_cuda=False)
+            result['accuracy'], _, _ = airbench_harness.run_seed(module, 0, 0, work_dir,
+                                                                 use_cuda=False)
     finally:
         torch.nn.CrossEntropyLoss = real_loss
+    result['state'] = {key: value.detach().numpy() for key, value
+                       in networks[0].state_dict().items()}
+    result['losses'] = np.array(result['losses'])
+    return result
+
+
+def torch_side(args, record_path):
+    """The reference twice (plain, and perturbed by rounding-sized changes); compared."""
+    sys.path.insert(0, os.path.join(PROJECT_DIR, 'benchmarks'))
+    record = dict(np.load(record_path))
+    record = {key: value for key, value in record.items() if not key.endswith('/Momentum')}
+    reference = run_reference(args, record)
+    perturbed = run_reference(args, record, perturbation=1e-7)
 
     # The whitening filters: the same up to each eigenvector's sign
     suite_filters = as_torch_layout(record['initial:deep_cnn/whiten/filters'])[:12]
-    reference_filters = whitening['reference'][:12]
+    reference_filters = reference['whitening'][:12]
     signs = np.sign(np.sum(suite_filters * reference_filters, axis=(1, 2, 3)))
-    difference = np.abs(suite_filters - signs[:, None, None, None] * reference_filters).max()
-    print(f'Whitening filters: largest difference up to sign {difference:.2e} '
-          f'(largest value {np.abs(reference_filters).max():.3g}); '
-          f'{int(np.sum(signs < 0))} of 12 eigenvectors of opposite sign')
+    print('Whitening filters, largest difference up to sign / largest value, each filter '
+          '(largest eigenvalue first):')
+    print('  ' + ' '.join(f'{np.abs(s - sign * r).max():.1e}/{np.abs(r).max():.2g}' for s, r, sign
+                          in zip(suite_filters, reference_filters, signs, strict=True)))
     suite_losses = record['losses']
-    print(f'Loss of each step (summed over the batch), suite vs reference, '
-          f'{len(suite_losses)} steps:')
-    for step in sorted({0, 1, 2, 5, 10, 20, 40, len(losses) // 2, len(losses) - 1}):
-        if step < len(losses):
-            print(f'  step {step:4d}: {suite_losses[step]:12.5f} {losses[step]:12.5f}')
-    relative = np.abs(suite_losses - np.array(losses)) / np.abs(np.array(losses))
-    print(f'  largest relative difference: {relative.max():.2e} (step {relative.argmax()})')
-    state = networks[0].state_dict()
-    print('Variables at the end, largest difference / largest value:')
+
+    def relative(a, b):
+        return np.abs(a - b) / np.abs(b)
+
+    versus_suite = relative(suite_losses, reference['losses'])
+    versus_perturbed = relative(perturbed['losses'], reference['losses'])
+    print(f'Loss of each step (summed over the batch), {len(suite_losses)} steps; relative '
+          'difference from the reference of the suite, and of the reference perturbed by 1e-7:')
+    print('  step        suite    reference   suite diff   perturbed diff')
+    for step in sorted({0, 1, 2, 4, 5, 6, 10, 15, 20, 30, 40, 50, 60, 70,
+                        len(suite_losses) - 1}):
+        if step < len(suite_losses):
+            print(f'  {step:4d} {suite_losses[step]:12.5f} {reference["losses"][step]:12.5f}'
+                  f'   {versus_suite[step]:10.1e}   {versus_perturbed[step]:10.1e}')
+    print(f'  largest: suite {versus_suite.max():.1e}, perturbed {versus_perturbed.max():.1e}')
+    print('Variables at the end, largest difference from the reference / its largest value:')
+    print(f'  {"":40s} {"suite":>9} {"perturbed":>10}')
     for key, value in sorted(record.items()):
         if key.startswith('final:'):
-            reference = state[torch_name(key[6:])].detach().numpy()
-            suite = as_torch_layout(value)
-            print(f'  {key[6:]:40s} {np.abs(suite - reference).max():.2e} / '
-                  f'{np.abs(reference).max():.3g}')
-    print(f'Test accuracy with 6 views: reference {accuracy:.4f}')
+            name = torch_name(key[6:])
+            ours, theirs = as_torch_layout(value), reference['state'][name]
+            scale = np.abs(theirs).max()
+            print(f'  {key[6:]:40s} {np.abs(ours - theirs).max() / scale:9.1e} '
+                  f'{np.abs(perturbed["state"][name] - theirs).max() / scale:10.1e}')
+    print(f'Test accuracy with 6 views: suite {float(record.get("test_accuracy", np.nan)):.4f}, '
+          f'reference '
+          f'{reference["accuracy"]:.4f}, perturbed reference {perturbed["accuracy"]:.4f}')
 
 
 def main():

@@ -192,7 +192,7 @@ def run_suite_seed(args, hyp, seed):
             args.python, str(REPO_ROOT / 'run_deep_cnn_model.py'), args.data_dir,
             hyp['opt']['batch_size'], hyp['opt']['train_epochs'], seed, train_dir,
             shlex.split(args.suite_args))
-        returncode, lines, wall = suite_epochs.run_on_terminal(
+        returncode, lines, wall = suite_epochs.run_printing(
             command, REPO_ROOT, lambda line: print('   ', line, flush=True))
     run = {'seed': seed, 'command': command, 'returncode': returncode, 'wall_seconds': wall,
            **suite_epochs.parse_suite_lines(lines)}

@@ -1,35 +1,20 @@
 """Running the suite's part 4 beside the reference, and reading its epoch times.
 
-``run_deep_cnn_model.py`` times each epoch itself and prints
-``Epoch k/E: 41.2s, cost 1.2345`` when the epoch's progress bar closes (the
-seconds from the start of the epoch's loop to its last step, before its
-checkpoint), and ``Test Accuracy: 0.7912`` at the end. The progress bar only
-draws on a terminal (its stderr, and not under ``CI``), so the script runs
-with a pseudo-terminal as its stdout and stderr, and the lines are read as a
-terminal would show them: the text after a line's last carriage return, the
-escape sequences removed. Standard library only: no TensorFlow here.
+``run_deep_cnn_model.py`` times each epoch's training itself (from the start
+of the epoch's loop to its last step, before its checkpoint and its
+evaluation) and prints it at the end of the epoch's line,
+``Cost after epoch 3: 1.234567, train accuracy: 0.61, validation accuracy:
+0.59 (41.2s)``, and ``Test Accuracy: 0.7912`` at the end. Standard library
+only: no TensorFlow here.
 """
 
-import codecs
-import os
-import pty
 import re
 import subprocess
 import time
 
-EPOCH_LINE = re.compile(r'Epoch (\d+)/(\S+): ([0-9.]+)s, cost (\S+)')
+EPOCH_LINE = re.compile(r'Cost after epoch (\d+): (\S+), train accuracy: \S+, '
+                        r'validation accuracy: \S+ \(([0-9.]+)s\)')
 TEST_LINE = re.compile(r'Test Accuracy: (\S+)')
-ESCAPE_SEQUENCE = re.compile(r'\x1b\[[0-9;?]*[A-Za-z]')
-
-
-def shown_line(raw):
-    """What a terminal leaves on screen of one line of output.
-
-    A pseudo-terminal ends lines with ``\\r\\n``; a progress bar redraws its
-    line after ``\\r`` and clears it with ``\\x1b[K``.
-    """
-    text = raw.rstrip('\r').rsplit('\r', 1)[-1]
-    return ESCAPE_SEQUENCE.sub('', text)
 
 
 def parse_suite_lines(lines):
@@ -37,7 +22,7 @@ def parse_suite_lines(lines):
 
     Returns:
         dict with ``epoch_seconds`` and ``epoch_costs`` (lists, in epoch
-        order), ``epochs_printed`` (the k of each epoch line) and
+        order), ``epochs_printed`` (the k of each epoch line, from 0) and
         ``test_accuracy`` (None when no such line was printed).
     """
     parsed = {'epochs_printed': [], 'epoch_seconds': [], 'epoch_costs': [],
@@ -47,7 +32,7 @@ def parse_suite_lines(lines):
         if epoch:
             parsed['epochs_printed'].append(int(epoch.group(1)))
             parsed['epoch_seconds'].append(float(epoch.group(3)))
-            parsed['epoch_costs'].append(float(epoch.group(4)))
+            parsed['epoch_costs'].append(float(epoch.group(2)))
         test = TEST_LINE.fullmatch(line.strip())
         if test:
             parsed['test_accuracy'] = float(test.group(1))
@@ -71,49 +56,22 @@ def tensorflow_version(python):
         return None
 
 
-def run_on_terminal(command, cwd, echo):
-    """Runs ``command`` with a pseudo-terminal as stdout and stderr, to its end.
+def run_printing(command, cwd, echo):
+    """Runs ``command`` to its end, its stdout read line by line.
 
     Args:
         command: argument list.
         cwd: its working folder.
-        echo: called with each shown line as it arrives.
+        echo: called with each line as it arrives.
 
     Returns:
-        (exit status, the shown lines, wall seconds).
+        (exit status, the lines, wall seconds).
     """
-    env = dict(os.environ, PYTHONUNBUFFERED='1')
-    env.pop('CI', None)  # the progress bar, and its epoch line, stay silent under CI
     lines = []
-    decoder = codecs.getincrementaldecoder('utf-8')('replace')
-    pending = ''
-    master, slave = pty.openpty()
     start = time.perf_counter()
-    try:
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                   stdout=slave, stderr=slave)
-    finally:
-        os.close(slave)
-    try:
-        while True:
-            try:
-                data = os.read(master, 65536)
-            except OSError:  # EIO: every holder of the terminal has closed it
-                data = b''
-            if not data:
-                break
-            pending += decoder.decode(data)
-            *complete, pending = pending.split('\n')
-            for raw in complete:
-                lines.append(shown_line(raw))
-                echo(lines[-1])
-        if pending:
-            lines.append(shown_line(pending))
+    with subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, errors='replace') as process:
+        for line in process.stdout:
+            lines.append(line.rstrip('\n'))
             echo(lines[-1])
-        returncode = process.wait()
-    finally:
-        os.close(master)
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    return returncode, lines, time.perf_counter() - start
+    return process.returncode, lines, time.perf_counter() - start

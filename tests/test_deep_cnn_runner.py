@@ -147,6 +147,13 @@ def test_restore_finds_the_deep_cnn_and_repeats_its_test_accuracy(run, deep_run,
         assert code == 0, err
         assert 'Current step: 20' in out.splitlines()
         assert line_value(out, 'Test accuracy ') == line_value(train_out, 'Test Accuracy: ')
+    # One view (--tta_level 0): the last epoch's line, whose validation set is the test set
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir,
+                         '--tta_level', '0')
+    assert code == 0, err
+    last_epoch = [line for line in train_out.splitlines() if line.startswith('Cost after')][-1]
+    assert float(line_value(out, 'Test accuracy ')) == pytest.approx(
+        float(re.search(r'validation accuracy: (\S+) ', last_epoch).group(1)), abs=1e-6)
     code, _, err = run(restore_model, '--train_dir', train_dir, '--model', 'cnn')
     assert_user_error(code, err, 'deep convolutional network', '--model cnn')
 
