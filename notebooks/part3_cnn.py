@@ -183,8 +183,10 @@ run = notebooks.run_script(run_cnn_model, data_dir=DATA_DIR, train_dir=TRAIN_DIR
 # ## Costs over time
 #
 # The cost of every epoch (the mean over its minibatches), and the accuracy on the
-# training and test sets every 10 epochs and at the end, read back from the run's event
-# files. (The published notebook plots the cost alone.)
+# training set and the "validation" set every 10 epochs and at the end, read back from
+# the run's event files. As published, the validation set is the test set, unless
+# `validation_size=N` holds out N training images for it. (The published notebook plots
+# the cost alone.)
 
 # %%
 notebooks.plot_curves(run.run_dir)
