@@ -121,3 +121,14 @@ def test_the_download_prints_its_progress_in_a_notebook(tmp_path, monkeypatch, c
                         re.MULTILINE)
     assert tenths[-1] == '100' and len(tenths) >= 2
     assert not glob.glob(str(tmp_path / 'got.tar.gz*'))
+
+
+def test_setup_prepares_the_kernel(monkeypatch):
+    """GPU memory grows as needed, progress comes as lines, %tensorboard finds its program."""
+    for name in ('TF_FORCE_GPU_ALLOW_GROWTH', 'TENSORBOARD_BINARY'):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(progress, 'PLAIN_LINES', False)
+    notebooks.setup()
+    assert os.environ['TF_FORCE_GPU_ALLOW_GROWTH'] == 'true'
+    assert progress.PLAIN_LINES
+    assert os.access(os.environ['TENSORBOARD_BINARY'], os.X_OK)

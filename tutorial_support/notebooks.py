@@ -33,6 +33,7 @@ COLAB_URL = 'https://colab.research.google.com/github/{}/blob/main/notebooks/{}'
 KEPT_IN_COLAB = ('tensorflow', 'tensorboard')
 COST_TAGS = ('cost', 'loss')  # the chart of costs: the CNN's epoch cost, or else the loss
 ACCURACY_FOLDERS = ('train', 'validation')  # the accuracy on each set, in a sub-folder
+BANNER = re.compile(r'\s*# -{10,}\s*')  # the line above and below a script's section title
 
 
 class ScriptFailed(Exception):
@@ -63,10 +64,16 @@ def setup():
 
     In Colab it installs `requirements.txt` around Colab's own TensorFlow. A GPU's
     memory is taken as needed, not all at once (TensorFlow's allocator reads
-    TF_FORCE_GPU_ALLOW_GROWTH, for a Session too); progress comes as plain lines.
+    TF_FORCE_GPU_ALLOW_GROWTH, for a Session too); progress comes as plain lines;
+    `%tensorboard` finds the program.
     """
     os.environ.setdefault('TF_FORCE_GPU_ALLOW_GROWTH', 'true')
     progress.PLAIN_LINES = True
+    # %tensorboard runs the program found on PATH, which lacks a virtual environment's
+    # bin/ unless it was activated: the one beside this Python is used then
+    beside = os.path.join(os.path.dirname(sys.executable), 'tensorboard')
+    if os.path.isfile(beside):
+        os.environ.setdefault('TENSORBOARD_BINARY', beside)
     if in_colab():
         with open('requirements.txt') as f:
             wanted = [line.split('#')[0].strip() for line in f]
@@ -91,13 +98,11 @@ def show_source(code, start=None, end=None):
                 return k
         raise ValueError(f'{text!r} is not in the source of {code.__name__}')
 
-    def is_banner(line):
-        return re.fullmatch(r'\s*# -{10,}\s*', line) is not None
-
     begin = index_of(start, 0) if start else 0
     stop = index_of(end, begin + 1) if end else len(lines)
-    begin -= begin > 0 and is_banner(lines[begin - 1])
-    while stop > begin + 1 and (not lines[stop - 1].strip() or is_banner(lines[stop - 1])):
+    if begin and BANNER.fullmatch(lines[begin - 1]):
+        begin -= 1
+    while stop > begin + 1 and (not lines[stop - 1].strip() or BANNER.fullmatch(lines[stop - 1])):
         stop -= 1
     path = os.path.relpath(inspect.getsourcefile(code), project_dir())
     display(Markdown(f'`{path}`, lines {first_number + begin}-{first_number + stop - 1}:'))
@@ -291,12 +296,10 @@ def show_pictures(run_dir, *tags):
     pictures = {tag: value.image for _, tag, value in summary_values(run_dir)
                 if value.WhichOneof('value') == 'image'}
     for tag in tags:
-        if tag not in pictures:
-            raise ValueError(f'{run_dir} holds no picture {tag!r}; it has {sorted(pictures)}')
+        picture = pictures[tag]  # KeyError: the run drew no such picture
         display(Markdown(f'**{tag}**'))
-        width = pictures[tag].width
-        display(Image(data=pictures[tag].encoded_image_string, format='png',
-                      width=max(width, min(2 * width, 720))))
+        display(Image(data=picture.encoded_image_string, format='png',
+                      width=max(picture.width, min(2 * picture.width, 720))))
 
 
 def show_photos(paths):
