@@ -155,3 +155,17 @@ def test_settings_are_the_scripts_defaults(name):
     for setting, value in settings.items():
         if setting not in OWN_SETTINGS:
             assert flags[setting.lower()].default == value, setting
+
+
+def test_only_the_notebooks_import_the_notebook_module():
+    """tutorial_support/notebooks.py is the notebooks' own: no lesson file or module uses it."""
+    paths = [path for folder in ('', 'tf2', 'tutorial_support')
+             for path in glob.glob(os.path.join(PROJECT_DIR, folder, '*.py'))]
+    for path in paths:
+        with open(path, encoding='utf-8') as f:
+            tree = ast.parse(f.read())
+        for node in ast.walk(tree):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [f'{node.module}.{alias.name}' for alias in node.names]
+                     if isinstance(node, ast.ImportFrom) else [])
+            assert 'tutorial_support.notebooks' not in names, path
