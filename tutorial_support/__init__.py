@@ -30,13 +30,16 @@ A training run:
     training_stops     a diverging loss, a stop signal and a failed save
     prefetch           gathering the next batch while a step trains
     batch_eval         do_eval: accuracy over a set, 1,000 images at a time (and for TF2)
-    progress           the progress bar on a terminal
+    progress           the progress bar on a terminal (plain lines in a notebook)
 
 TensorBoard:
     summaries          scalars, pictures, HParams
     confusion          the confusion matrix, printed and drawn
     pictures           weights, filters and guesses drawn as pictures
     projector          the Projector's files: where the test images lie
+
+The notebooks (notebooks/, imported by no lesson file):
+    notebooks          their setup, run_script in a kernel, the pictures inline
 
 The TF2 twins (tf2/):
     tf2_summaries      TF2 writers with a FileWriter's add_summary, for the protos above

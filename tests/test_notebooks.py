@@ -1,0 +1,105 @@
+"""Every notebook, run end to end in a real Jupyter kernel on small data, as a learner runs it.
+
+Each notebook gets a kernel of its own (one kind of TensorFlow per kernel),
+started in notebooks/ as Jupyter starts it, with its settings pointed at the
+test's data and folders; what it shows is read from its outputs.
+"""
+
+import copy
+import re
+import shlex
+
+import pytest
+from notebook_kernel import execute, images, printed, read_source, with_settings
+from PIL import Image
+from script_runs import finished_run
+
+import run_cnn_model
+import run_fc_model
+import softmax
+
+# The settings of each notebook's test run (on the tests' small data set), and
+# the script it runs.
+SMALL_RUNS = {
+    'part1_softmax': (softmax, dict(MAX_STEPS=300)),
+    'part2_two_layer_fc': (run_fc_model, dict(MAX_STEPS=200, BATCH_SIZE=50)),
+    'part3_cnn': (run_cnn_model, dict(EPOCHS=2, BATCH_SIZE=50)),
+}
+TEST_ACCURACY = re.compile(r'^Test accuracy:? ([0-9.]+)$', re.IGNORECASE | re.MULTILINE)
+
+
+@pytest.fixture(scope='module')
+def photo(tmp_path_factory):
+    """A photo of one's own: a blue sky over green ground, as a PNG."""
+    path = tmp_path_factory.mktemp('photos') / 'sky.png'
+    picture = Image.new('RGB', (160, 120), (90, 150, 230))
+    picture.paste((60, 120, 40), (0, 60, 160, 120))
+    picture.save(path)
+    return str(path)
+
+
+@pytest.fixture(scope='module')
+def executed(cifar_dir, photo, tmp_path_factory):
+    """executed(name): the notebook, executed once on the small data (and a photo)."""
+    done = {}
+
+    def execute_once(name):
+        if name not in done:
+            settings = dict(DATA_DIR=cifar_dir, TRAIN_DIR=str(tmp_path_factory.mktemp(name)),
+                            **SMALL_RUNS[name][1])
+            if name != 'part1_softmax':  # softmax.py saves no model to classify it with
+                settings['PHOTOS'] = [photo]
+            done[name] = execute(with_settings(read_source(name), **settings))
+        return done[name]
+    return execute_once
+
+
+@pytest.mark.parametrize('name', sorted(SMALL_RUNS))
+def test_notebook_prints_the_test_accuracy_of_its_script(name, executed, tmp_path):
+    """The notebook prints the very test accuracy its script prints with the same flags."""
+    notebook = executed(name)
+    out = printed(notebook)
+    module = SMALL_RUNS[name][0]
+    (command,) = [line for line in out.splitlines()
+                  if line.startswith(f'$ python {module.__name__}.py ')]
+    args = [arg for arg in shlex.split(command)[3:] if not arg.startswith('--train_dir=')]
+    script_out = finished_run(module, '--train_dir', str(tmp_path), *args)
+    assert TEST_ACCURACY.findall(out)[0] == TEST_ACCURACY.findall(script_out)[0]
+    assert 'Run folder: ' in out
+    assert 'Traceback' not in printed(notebook, 'stderr')
+
+
+@pytest.mark.parametrize('name', sorted(SMALL_RUNS))
+def test_notebook_shows_images(name, executed):
+    """The training images, the curves and the run's own pictures are drawn inline."""
+    # training images, curves, and (part 1) class templates, or (parts 2, 3) the first
+    # layer, the confusion matrix, the guesses and the photo
+    assert len(images(executed(name))) == (3 if name == 'part1_softmax' else 6)
+
+
+@pytest.mark.parametrize('name', ['part2_two_layer_fc', 'part3_cnn'])
+def test_restored_model_and_photos(name, executed):
+    """Parts 2 and 3 classify the photo with the run's checkpoint; part 2 tests it again."""
+    out = printed(executed(name))
+    assert re.search(r'sky\.png:\n(  \w+ +[01]\.\d{4}\n){3}', out), out
+    if name == 'part2_two_layer_fc':  # restore_model.py's test accuracy: the run's own
+        (trained, restored) = TEST_ACCURACY.findall(out)
+        assert trained == restored
+
+
+def test_cnn_notebook_prints_a_line_per_epoch(executed):
+    """No terminal draws the progress bar in a kernel: a line per epoch stays instead."""
+    assert re.findall(r'^Epoch (\d)/2: [0-9.]+s, cost [0-9.]+$', printed(executed('part3_cnn')),
+                      re.MULTILINE) == ['1', '2']
+
+
+def test_every_cell_run_twice_then_the_whole_notebook_again(cifar_dir, tmp_path):
+    """Re-running any cell, then the whole notebook, in one kernel gives the same run again."""
+    notebook = with_settings(read_source('part1_softmax'), DATA_DIR=cifar_dir,
+                             TRAIN_DIR=str(tmp_path), MAX_STEPS=300)
+    cells = notebook.cells
+    notebook.cells = [copy.deepcopy(cell) for cell in cells for _ in range(2)] + cells
+    out = printed(execute(notebook))
+    accuracies = TEST_ACCURACY.findall(out)
+    assert len(accuracies) == 3 and len(set(accuracies)) == 1, accuracies
+    assert len(set(re.findall(r'^Run folder: (.*)$', out, re.MULTILINE))) == 3
