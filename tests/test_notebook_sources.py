@@ -14,13 +14,14 @@ from notebook_kernel import NOTEBOOK_DIR, read_source
 from script_runs import PROJECT_DIR
 
 import run_cnn_model
+import run_deep_cnn_model
 import run_fc_model
 import softmax
 from tutorial_support import notebooks
 
 # Each notebook, and the script whose flags its settings cell sets.
 RUNNERS = {'part1_softmax': softmax, 'part2_two_layer_fc': run_fc_model,
-           'part3_cnn': run_cnn_model}
+           'part3_cnn': run_cnn_model, 'part4_airbench94': run_deep_cnn_model}
 # Settings that are not the script's defaults: where things are, the seed
 # (the scripts draw a random one), and the photos to classify.
 OWN_SETTINGS = {'DATA_DIR', 'TRAIN_DIR', 'SEED', 'PHOTOS'}

@@ -15,6 +15,7 @@ from PIL import Image
 from script_runs import finished_run
 
 import run_cnn_model
+import run_deep_cnn_model
 import run_fc_model
 import softmax
 
@@ -24,7 +25,16 @@ SMALL_RUNS = {
     'part1_softmax': (softmax, dict(MAX_STEPS=300)),
     'part2_two_layer_fc': (run_fc_model, dict(MAX_STEPS=200, BATCH_SIZE=50)),
     'part3_cnn': (run_cnn_model, dict(EPOCHS=2, BATCH_SIZE=50)),
+    'part4_airbench94': (run_deep_cnn_model, dict(EPOCHS=2, BATCH_SIZE=50, BLOCK1_WIDTH=8,
+                                                  BLOCK2_WIDTH=8, BLOCK3_WIDTH=8)),
 }
+# The images each notebook draws: part 1, the training images, the curves and the class
+# templates; parts 2 and 3, the first layer, the confusion matrix, the guesses and the
+# photo too; part 4, the training images, one image's augmented views, the whitening
+# filters, the patches' covariance, the learning rate, the curves, the run's whitening
+# filters, confusion matrix and guesses, and the photo.
+IMAGES_SHOWN = {'part1_softmax': 3, 'part2_two_layer_fc': 6, 'part3_cnn': 6,
+                'part4_airbench94': 10}
 TEST_ACCURACY = re.compile(r'^Test accuracy:? ([0-9.]+)$', re.IGNORECASE | re.MULTILINE)
 
 
@@ -72,19 +82,29 @@ def test_notebook_prints_the_test_accuracy_of_its_script(name, executed, tmp_pat
 @pytest.mark.parametrize('name', sorted(SMALL_RUNS))
 def test_notebook_shows_images(name, executed):
     """The training images, the curves and the run's own pictures are drawn inline."""
-    # training images, curves, and (part 1) class templates, or (parts 2, 3) the first
-    # layer, the confusion matrix, the guesses and the photo
-    assert len(images(executed(name))) == (3 if name == 'part1_softmax' else 6)
+    assert len(images(executed(name))) == IMAGES_SHOWN[name]
 
 
-@pytest.mark.parametrize('name', ['part2_two_layer_fc', 'part3_cnn'])
+@pytest.mark.parametrize('name', ['part2_two_layer_fc', 'part3_cnn', 'part4_airbench94'])
 def test_restored_model_and_photos(name, executed):
-    """Parts 2 and 3 classify the photo with the run's checkpoint; part 2 tests it again."""
+    """Parts 2 to 4 classify the photo with the run's checkpoint; part 2 tests it again."""
     out = printed(executed(name))
     assert re.search(r'sky\.png:\n(  \w+ +[01]\.\d{4}\n){3}', out), out
     if name == 'part2_two_layer_fc':  # restore_model.py's test accuracy: the run's own
         (trained, restored) = TEST_ACCURACY.findall(out)
         assert trained == restored
+
+
+def test_airbench_notebook_tests_the_run_with_fewer_views(executed):
+    """Restored with one view: the last epoch's accuracy; with all six: the run's own."""
+    out = printed(executed('part4_airbench94'))
+    last_epoch = re.findall(r'^Cost after epoch 1: .*, validation accuracy: ([0-9.]+) ', out,
+                            re.MULTILINE)
+    (trained, *restored) = TEST_ACCURACY.findall(out)
+    assert len(last_epoch) == 1 and len(restored) == 3, out
+    assert float(restored[0]) == pytest.approx(float(last_epoch[0]), abs=1e-6)
+    assert restored[2] == trained
+    assert re.search(r'^tta_level=2 \(six views\): test accuracy [0-9.]+$', out, re.MULTILINE)
 
 
 def test_cnn_notebook_prints_a_line_per_epoch(executed):

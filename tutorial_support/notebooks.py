@@ -13,6 +13,7 @@ import collections
 import glob
 import inspect
 import io
+import itertools
 import os
 import re
 import shlex
@@ -222,20 +223,34 @@ def check_one_paradigm(module):
 
 def show_training_images(data_dir, classes, count=20, columns=10):
     """Draws the first training images with their classes (CIFAR-10 is fetched if missing)."""
-    import matplotlib.pyplot as plt
-
     folder = cifar10_download.maybe_download_and_extract(data_dir)
     pixels, labels = cifar10_files.read_batch(os.path.join(folder, 'data_batch_1'))
-    images, rows = cifar10_files.to_nhwc(pixels[:count]), -(-count // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(1.3 * columns, 1.5 * rows),
+    show_images(cifar10_files.to_nhwc(pixels[:count]), [classes[k] for k in labels[:count]],
+                columns)
+
+
+def show_images(images, titles, columns=10, size=1.3):
+    """Draws images (pixel values 0-255, height x width x 3) in rows of `columns`, titled."""
+    import matplotlib.pyplot as plt
+
+    rows = -(-len(images) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(size * columns, (size + 0.2) * rows),
                                 squeeze=False)
-    for k, axis in enumerate(axes.flat):
+    for axis, image, title in itertools.zip_longest(axes.flat, images[:axes.size], titles):
         axis.axis('off')
-        if k < len(images):
-            axis.imshow(images[k])
-            axis.set_title(classes[labels[k]], fontsize=10)
+        if image is not None:
+            axis.imshow(np.clip(image, 0, 255).astype(np.uint8))
+            axis.set_title(title, fontsize=9)
     figure.tight_layout()
     plt.show()
+
+
+def computed(function, *args):
+    """The values of a lesson function's TensorFlow ops, run in a graph and Session of their own."""
+    from tutorial_support.quiet_tensorflow import tf
+
+    with tf.Graph().as_default(), tf.Session() as session:
+        return session.run(function(*args))
 
 
 def summary_values(folder):
@@ -304,11 +319,5 @@ def show_pictures(run_dir, *tags):
 
 def show_photos(paths):
     """Shows photos as the model sees them: their central square at 32 x 32 pixels."""
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, len(paths), figsize=(2.2 * len(paths), 2.4), squeeze=False)
-    for axis, path in zip(axes.flat, paths, strict=True):
-        axis.imshow(cifar10_files.to_nhwc(photos.load_image(path)[None])[0].astype(np.uint8))
-        axis.set_title(os.path.basename(path), fontsize=9)
-        axis.axis('off')
-    plt.show()
+    show_images(cifar10_files.to_nhwc(np.stack([photos.load_image(path) for path in paths])),
+                [os.path.basename(path) for path in paths], len(paths), size=2.2)
