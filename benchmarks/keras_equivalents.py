@@ -31,11 +31,14 @@ from pathlib import Path  # noqa: E402
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Use the suite's own loader, so both sides get exactly the same arrays.
 sys.path.insert(0, str(REPO_ROOT))
 import data_helpers  # noqa: E402
+import deep_cnn_input  # noqa: E402
+import deep_cnn_model  # noqa: E402
 
 IMAGE_PIXELS = 32 * 32 * 3
 CLASSES = 10
@@ -46,7 +49,7 @@ SETTINGS = {
     "softmax": {"batch_size": 100, "steps": 1000},
     "fc": {"batch_size": 400, "steps": 2000},
     "cnn": {"batch_size": 128, "epochs": 1},
-    "deep_cnn": {"batch_size": 128, "epochs": 1},
+    "deep_cnn": {"batch_size": 1024, "epochs": 1},
 }
 
 
@@ -103,43 +106,81 @@ def build_cnn(dropout_rate=0.3):
     return model, keras.optimizers.Adam(learning_rate=0.001)
 
 
-def build_deep_cnn(width=32, epochs=16, train_size=50_000, batch_size=128):
-    """The deep CNN of part 4 (run_deep_cnn_model.py's defaults), as a reader would write it.
+def build_deep_cnn(whitening, epochs=9.9, train_size=50_000, batch_size=1024):
+    """airbench94, part 4's network and recipe, as a Keras reader would write it.
 
-    Random flips and 2-pixel shifts as Keras's augmentation layers (active in
-    training only), three blocks of conv-pool-BN-ReLU and conv-BN-ReLU
-    (3 x 3 filters, He-normal, no biases), global max-pooling, `Dense(10)`;
-    Nesterov SGD with Keras's decoupled weight decay and a warm-up-then-decay
-    schedule over ``epochs``; label smoothing 0.2 (see ``compile_args``).
+    A frozen 2 x 2 whitening convolution (its filters, ``whitening``, computed by
+    the suite's ``whitening_filters``, as a reader would compute them with NumPy),
+    GELU, three blocks of conv-pool-BN-GELU and conv-BN-GELU (3 x 3 filters, no
+    biases; batch norm without scale, momentum 0.6, eps 1e-12), the 3 x 3 max,
+    ``Dense(10)`` without bias scaled by 1/9; random flips and 2-pixel shifts as
+    Keras's augmentation layers (in training only); Nesterov SGD, momentum 0.85,
+    at airbench's rate for a summed loss, with its warm-up and decay over
+    ``epochs``. Lookahead is a callback (``LookaheadCallback``). Simplified
+    against the suite, as a reader would: one learning rate for all variables
+    (not 64 times for batch norm's biases), the weight decay as Keras's L2 on the
+    convolutions and the dense layer, the flip drawn anew every epoch.
     """
+    def gelu(x):
+        return keras.activations.gelu(x, approximate=False)
+
+    def conv(channels, size, **kwargs):
+        return keras.layers.Conv2D(channels, size, use_bias=False,
+                                   kernel_regularizer=regularizer, **kwargs)
+
+    kilostep_scale = 1024 * (1 + 1 / (1 - 0.85))
+    rate = 11.5 / kilostep_scale
+    regularizer = keras.regularizers.L2(0.0153 * batch_size / kilostep_scale / rate / 2)
+    whiten = keras.layers.Conv2D(24, 2, padding="valid", trainable=False)
     layers = [keras.Input(shape=(32, 32, 3)),
-              keras.layers.Rescaling(1 / 64),
               keras.layers.RandomFlip("horizontal"),
-              keras.layers.RandomTranslation(2 / 32, 2 / 32, fill_mode="reflect")]
-    for channels in (width, 2 * width, 4 * width):
-        layers += [
-            keras.layers.Conv2D(channels, 3, padding="same", use_bias=False,
-                                kernel_initializer="he_normal"),
-            keras.layers.MaxPool2D(2),
-            keras.layers.BatchNormalization(momentum=0.9),
-            keras.layers.ReLU(),
-            keras.layers.Conv2D(channels, 3, padding="same", use_bias=False,
-                                kernel_initializer="he_normal"),
-            keras.layers.BatchNormalization(momentum=0.9),
-            keras.layers.ReLU()]
-    layers += [keras.layers.GlobalMaxPool2D(), keras.layers.Dense(CLASSES)]
-    total_steps = epochs * math.ceil(train_size / batch_size)
-    warmup_steps = int(0.2 * total_steps)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0, total_steps - warmup_steps, alpha=0.0, warmup_target=0.4,
-        warmup_steps=warmup_steps)
-    optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=0.9, nesterov=True,
-                                     weight_decay=5e-4)
-    return keras.Sequential(layers), optimizer
+              keras.layers.RandomTranslation(2 / 32, 2 / 32, fill_mode="reflect"),
+              whiten, keras.layers.Activation(gelu)]
+    for channels in (64, 256, 256):
+        layers += [conv(channels, 3, padding="same"), keras.layers.MaxPool2D(2),
+                   keras.layers.BatchNormalization(momentum=0.6, epsilon=1e-12, scale=False),
+                   keras.layers.Activation(gelu),
+                   conv(channels, 3, padding="same"),
+                   keras.layers.BatchNormalization(momentum=0.6, epsilon=1e-12, scale=False),
+                   keras.layers.Activation(gelu)]
+    layers += [keras.layers.GlobalMaxPool2D(),
+               keras.layers.Dense(CLASSES, use_bias=False, kernel_regularizer=regularizer),
+               keras.layers.Rescaling(1 / 9)]
+    model = keras.Sequential(layers)
+    whiten.set_weights([whitening, np.zeros(24, np.float32)])
+    total_steps = math.ceil(train_size // batch_size * epochs)
+    warmup_steps = int(0.23 * total_steps)
+    schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
+        list(range(1, total_steps)),
+        [rate * (0.2 + 0.8 * step / warmup_steps if step < warmup_steps else
+                 1 - 0.93 * (step - warmup_steps) / (total_steps - warmup_steps))
+         for step in range(total_steps)])
+    optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=0.85, nesterov=True)
+    return model, optimizer
+
+
+class LookaheadCallback(keras.callbacks.Callback):
+    """Every 5 steps the weights pulled toward a slow copy, as airbench94 does."""
+
+    def __init__(self, total_steps):
+        super().__init__()
+        self.total_steps = total_steps
+
+    def on_train_begin(self, logs=None):
+        self.slow = [np.array(value) for value in self.model.get_weights()]
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        if step % 5 == 0:
+            decay = 0.95 ** 5 * (step / self.total_steps) ** 3
+            weights = self.model.get_weights()
+            self.slow = [slow + (1 - decay) * (weight - slow)
+                         for slow, weight in zip(self.slow, weights, strict=True)]
+            self.model.set_weights(self.slow)
 
 
 BUILDERS = {"softmax": build_softmax, "fc": build_fc, "cnn": build_cnn,
-            "deep_cnn": build_deep_cnn}
+            "deep_cnn": build_deep_cnn}  # (deep_cnn's is built in run(), from the data)
 
 
 def epochs_for(steps, train_size, batch_size):
@@ -174,20 +215,29 @@ def run(model_name, data_dir):
     epochs = settings.get("epochs") or epochs_for(
         settings["steps"], len(data["labels_train"]), batch_size)
 
-    model, optimizer = BUILDERS[model_name]()
     labels_train, labels_test = data["labels_train"], data["labels_test"]
+    callbacks = []
     if model_name == "deep_cnn":
-        # Label smoothing takes one-hot labels in Keras
-        loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.2)
+        # airbench94's per-colour standardization, and its whitening filters
+        for images in ("images_train", "images_test"):
+            deep_cnn_input.standardize(data[images], data["mean_image"])
+        model, optimizer = build_deep_cnn(
+            deep_cnn_model.whitening_filters(data["images_train"][:5000]),
+            train_size=len(labels_train), batch_size=batch_size)
+        callbacks.append(LookaheadCallback(epochs * (len(labels_train) // batch_size)))
+        # Label smoothing takes one-hot labels in Keras; the loss summed, as airbench's
+        loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.2,
+                                                    reduction="sum")
         labels_train = keras.utils.to_categorical(labels_train, CLASSES)
         labels_test = keras.utils.to_categorical(labels_test, CLASSES)
     else:
+        model, optimizer = BUILDERS[model_name]()
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
 
     start = time.perf_counter()
-    model.fit(data["images_train"], labels_train,
-              batch_size=batch_size, epochs=epochs, verbose=0)
+    model.fit(data["images_train"], labels_train, batch_size=batch_size, epochs=epochs,
+              verbose=0, callbacks=callbacks)
     train_seconds = time.perf_counter() - start
 
     _, accuracy = model.evaluate(data["images_test"], labels_test, verbose=0)
