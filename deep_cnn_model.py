@@ -1,8 +1,8 @@
 """airbench94 in TensorFlow 1 graph form: 94% on CIFAR-10 in 10 epochs (part 4, the model).
 
 Keller Jordan's airbench94 (`legacy/airbench94.py` in KellerJordan/cifar10-airbench,
-94.01% mean test accuracy over 1,000 runs on the full set) is written in PyTorch. Here
-is every piece of it, with its numbers, in the four functions of `cnn_model.py`:
+94.01% mean over 1,000 runs on the full set), every piece with its numbers, in the four
+functions of `cnn_model.py` (docs/part4_toward_94.md goes through them):
 
 1. `inference()`: a whitening layer (a frozen 2 x 2 convolution computed from the
    training images by `whitening_filters()`), then three blocks of convolution,
@@ -15,9 +15,7 @@ is every piece of it, with its numbers, in the four functions of `cnn_model.py`:
    every 5 steps;
 4. `evaluation()`: the accuracy at test time over 6 views of each image.
 
-The images are prepared and varied (standardized, flipped, shifted) by
-`deep_cnn_input.py`, as TensorFlow's CIFAR-10 tutorial keeps `cifar10_input.py`
-beside its model.
+The images are standardized, flipped and shifted by `deep_cnn_input.py`.
 """
 
 import numpy as np
@@ -51,6 +49,8 @@ def whitening_filters(images, epsilon=WHITENING_EPSILON):
         float32 [2, 2, 3, 24], as `tf.nn.conv2d` takes filters: the 12
         directions from the largest eigenvalue down, then their negatives.
     """
+    # airbench sums in float32, which over 4.8 million patches loses the smallest
+    # eigenvalues (one came out negative): float64 here
     covariance = np.zeros((12, 12))
     for start in range(0, len(images), 500):  # 500 images at a time: bounded memory
         block = images[start:start + 500].astype(np.float64)
@@ -79,24 +79,19 @@ def inference(images, training, widths=WIDTHS, activation='gelu',
               scaling_factor=SCALING_FACTOR, trainable_bn_scale=False,
               batch_norm_momentum=BATCH_NORM_MOMENTUM, whitening=None, dirac=True,
               classes=10):
-    """Builds airbench94's network up to the logits.
-
-    Called once with the training switch for the training graph, and again by
-    `evaluation()` with `training=False` for each test-time view, sharing the
-    same variables.
+    """Builds airbench94's network up to the logits (again for each test view, sharing
+    the variables).
 
     Args:
         images: float32 [batch, 32, 32, 3], standardized.
         training: a bool tensor (True in a training step: batch norm uses the
             batch's statistics and updates its running ones), or Python False.
         widths: channels of the three blocks.
-        activation: 'gelu' (airbench), or 'relu'.
-        scaling_factor: the logits are multiplied by it.
+        activation: 'gelu' (airbench), or 'relu'; scaling_factor: of the logits.
         trainable_bn_scale: whether batch norm learns a scale (airbench: frozen at 1).
         batch_norm_momentum: the share of a running statistic kept at each step.
-        whitening: the whitening filters (frozen), from `whitening_filters()`;
-            None: a first convolution initialised and trained like the others
-            (or, when a checkpoint is restored, whatever it holds).
+        whitening: the frozen whitening filters, from `whitening_filters()`;
+            None: a first convolution trained like the others (or restored).
         dirac: whether each convolution starts as the identity on its inputs.
         classes: number of classes.
 
@@ -106,9 +101,7 @@ def inference(images, training, widths=WIDTHS, activation='gelu',
     activate = {'gelu': gelu, 'relu': tf.nn.relu}[activation]
     with tf.variable_scope('deep_cnn', reuse=tf.AUTO_REUSE):
         with tf.variable_scope('whiten'):
-            # 32 x 32 -> 31 x 31: each output pixel is a whitened 2 x 2 patch.
-            # Its filters are frozen (not trainable); its bias is trained for the
-            # first epochs only (see training()).
+            # 32 x 32 -> 31 x 31, each pixel a whitened 2 x 2 patch; frozen filters
             filters = tf.get_variable(
                 'filters', [2, 2, 3, 24], trainable=whitening is None,
                 initializer=conv_initializer(dirac) if whitening is None
@@ -136,10 +129,9 @@ def inference(images, training, widths=WIDTHS, activation='gelu',
 
 
 def gelu(inputs):
-    """GELU: x times the probability that a standard normal value is below x (PyTorch's exact one).
+    """GELU, PyTorch's exact one: x times the probability that a standard normal is below x.
 
-    Like ReLU it passes large positive values and stops large negative ones, but
-    smoothly, with a small dip below 0: its gradient never just stops at 0.
+    Like ReLU it passes large positive values and stops large negative ones, but smoothly.
     """
     return 0.5 * inputs * (1 + tf.math.erf(inputs / np.sqrt(2)))
 
@@ -165,10 +157,7 @@ def conv_group(inputs, channels_in, channels_out, training, activate, trainable_
 
 
 def convolution(inputs, filter_shape, dirac=True):
-    """A 3 x 3 convolution, one pixel at a time, padded to keep the size; no bias.
-
-    No bias: batch norm after it subtracts the mean anyway, and adds its own.
-    """
+    """A 3 x 3 convolution, padded to keep the size; no bias (batch norm adds its own)."""
     filters = tf.get_variable('filters', filter_shape, initializer=conv_initializer(dirac))
     return tf.nn.conv2d(inputs, filters, strides=1, padding='SAME')
 
@@ -176,10 +165,9 @@ def convolution(inputs, filter_shape, dirac=True):
 def conv_initializer(dirac=True):
     """PyTorch's default filters, U(+-1/sqrt(fan-in)), the first ones made identities (Dirac).
 
-    Why the identity: output channel i of a fresh convolution then passes input
-    channel i through unchanged (a 1 at its centre, 0 elsewhere), so at the start
-    the deep network behaves like a shallow one and the signal reaches every
-    layer; the remaining outputs (beyond the inputs' count) stay random.
+    Why: output channel i of a fresh convolution passes input channel i through
+    unchanged, so at the start the deep network behaves like a shallow one and the
+    signal reaches every layer; the other outputs stay random.
     """
     def initializer(shape, dtype=tf.float32, **_):
         height, width, channels_in, channels_out = shape
@@ -199,14 +187,10 @@ def batch_normalization(inputs, training, trainable_scale=False, momentum=BATCH_
     """Batch norm: each channel to mean 0 and variance 1 over the batch, then shifted.
 
     Why: whatever the layers before it learn, each layer receives inputs of the
-    same scale, so a large learning rate stays stable. airbench's scale is frozen
-    at 1 (with GELU after it, only the shift matters much); its bias learns.
-
-    In training, the batch's mean and variance are used, and running averages of
-    them kept (`running <- momentum x running + (1 - momentum) x batch's`, the
-    variance with Bessel's correction, as PyTorch keeps it), for test time. The
-    ops that update them go in `tf.GraphKeys.UPDATE_OPS`: `training()` runs them
-    with every step.
+    same scale, so a large learning rate stays stable. airbench's scale is frozen at 1.
+    Running averages of the batches' statistics are kept for test time (the variance
+    with Bessel's correction, as PyTorch keeps it); the ops that update them go in
+    `tf.GraphKeys.UPDATE_OPS`, which `training()` runs with every step.
 
     Args:
         inputs: float32 [batch, height, width, channels].
@@ -245,11 +229,9 @@ def batch_normalization(inputs, training, trainable_scale=False, momentum=BATCH_
 def loss(logits, labels, label_smoothing=0.2, classes=10):
     """The cross-entropy with smoothed labels, summed over the batch; a `loss` summary.
 
-    Why label smoothing: the target is 0.82 for the right class and 0.02 for
-    each other (with 0.2), not 1 and 0, so the network is never pushed to make
-    its logits ever larger on images it already gets right.
-    Why summed: airbench's learning rate is per image, and does not change with
-    the batch size (the `loss` summary shows the mean per image).
+    Why label smoothing: targets of 0.82 and 0.02 (with 0.2), not 1 and 0, so the
+    network is never pushed to make its logits ever larger on images it gets right.
+    Why summed: airbench's learning rate is per image (the summary shows the mean).
 
     Returns:
         The scalar summed loss.
@@ -264,9 +246,8 @@ def loss(logits, labels, label_smoothing=0.2, classes=10):
 def learning_rate_schedule(global_step, total_steps, warmup=0.23):
     """The share of the learning rate at a step: 0.2 -> 1 over the warm-up, then -> 0.07.
 
-    Why: large steps at the very start would throw the random weights about;
-    then large steps cross the loss landscape fast, and ever smaller ones settle
-    into a minimum. Computed from `global_step`, so a resumed run continues it.
+    Why: large steps at the very start would throw the random weights about; later,
+    ever smaller ones settle into a minimum. From `global_step`: --resume continues it.
     """
     step = tf.cast(global_step, tf.float32)
     warmup_steps = int(total_steps * warmup)
@@ -279,19 +260,16 @@ def training(loss, total_steps, batch_size, learning_rate=11.5, momentum=0.85,
              weight_decay=0.0153, bias_scaler=64.0, warmup=0.23):
     """Adds Nesterov momentum SGD, in airbench's units, and the step counter.
 
-    airbench states its rates per 1,024 images and as if momentum did not
-    multiply the steps: dividing by 1,024 x (1 + 1/(1 - momentum)) (a momentum
-    of 0.85 makes steady steps 7.7 times larger) gives the SGD rate of a summed
-    loss; the decay, per 1,024 images, is multiplied by the batch size. Weight
-    decay is PyTorch's: `decay / rate x weight` added to the gradient, so it goes
-    through the momentum too. Batch norm's biases learn 64 times as fast.
-    `tf.train.MomentumOptimizer` computes PyTorch's Nesterov step exactly.
+    airbench gives its rates per 1,024 images and as if momentum did not enlarge the
+    steps: divided by 1,024 x (1 + 1/(1 - momentum)), the SGD rate of a summed loss;
+    the decay is also multiplied by the batch size, and added to the gradient as
+    PyTorch's SGD does (`decay / rate x weight`, through the momentum too). Batch
+    norm's biases learn 64 times as fast. `MomentumOptimizer` is PyTorch's Nesterov.
 
     Returns:
-        (train_op, frozen_bias_train_op): one step of everything, which also
-        increments the global step and batch norm's running statistics; and
-        the same step leaving the whitening layer's bias as it is (airbench
-        freezes it after 3 epochs).
+        (train_op, frozen_bias_train_op): a step of everything (with the global
+        step and batch norm's running statistics); the same without the whitening
+        layer's bias (airbench freezes it after 3 epochs).
     """
     global_step = tf.train.get_or_create_global_step()
     kilostep_scale = 1024 * (1 + 1 / (1 - momentum))
@@ -326,12 +304,10 @@ def training(loss, total_steps, batch_size, learning_rate=11.5, momentum=0.85,
 def lookahead(total_steps):
     """Adds Lookahead: slow copies of the weights, and the ops that pull toward them.
 
-    Why: every 5 steps the weights are moved back most of the way toward a slow
-    average of themselves, `slow <- slow + (1 - d) x (weights - slow)`, then
-    `weights <- slow`; d = 0.95^5 x (step / total steps)^3 grows from 0 to 0.77,
-    so early steps are kept whole, and late, noisy ones averaged out. Every float
-    variable of the network takes part, batch norm's running statistics too
-    (as in airbench, its whole state_dict).
+    Every 5 steps `slow <- slow + (1 - d) x (weights - slow)`, then `weights <- slow`;
+    d = 0.95^5 x (step / total steps)^3 grows from 0 to 0.77: early steps are kept
+    whole, late, noisy ones averaged out. Every float variable of the network takes
+    part, batch norm's running statistics too (airbench's whole state_dict).
 
     Returns:
         (update_op, finish_op): the pull, run every 5 steps; and, after the
@@ -356,10 +332,9 @@ def lookahead(total_steps):
 def evaluation(images, labels, tta_level=2, **network):
     """The accuracy of a batch at test time, over up to 6 views of each image.
 
-    Why: a mirrored or slightly shifted cat is still a cat, and the network was
-    trained on such views; their averaged logits make fewer mistakes than one.
-    Level 0: the image; 1: and its mirror image; 2: those two averaged with the
-    same at a one-pixel shift up-left and down-right (half and half).
+    Why: a mirrored or slightly shifted cat is still a cat; averaged logits of such
+    views make fewer mistakes than one. Level 0: the image; 1: and its mirror image;
+    2: those two, averaged half and half with the same shifted a pixel both ways.
 
     Args:
         images: float32 [batch, 32, 32, 3]; labels: int64 [batch].
