@@ -41,7 +41,9 @@ FORWARD_RTOL = 1e-6     # step 0: a forward pass of the same weights on the same
 FIRST_STEP_RTOL = 1e-5  # step 1: after one optimizer step
 FIRST_STEPS = 10        # steps 2 to 9: the guide's 1e-5 for gradient descent (fc); for
 FIRST_STEPS_RTOL = {'fc': 1e-5, 'cnn': 1e-3}  # Keras's Adam, rounded otherwise, widened
-TRAJECTORY_RTOL = 0.05  # every later step, and the CNN's mean cost of each epoch
+# Every later step (and the CNN's mean cost of each epoch): the guide's 5% for Adam;
+# gradient descent, which Keras's SGD computes to the last bit, stays at 1e-5
+TRAJECTORY_RTOL = {'fc': 1e-5, 'cnn': 0.05}
 ACCURACY_BOUND = 0.02   # the test accuracies at the end, two points apart at most
 SOFTMAX_RTOL = 1e-5     # softmax: zeros and gradient descent, every step
 # The compared runs, as a learner would start them, but short: on cifar_dir
@@ -194,7 +196,7 @@ def assert_losses_agree(model, tf1_losses, tf2_losses):
     np.testing.assert_allclose(tf2_values[2:FIRST_STEPS], tf1_values[2:FIRST_STEPS],
                                rtol=FIRST_STEPS_RTOL[model])
     np.testing.assert_allclose(tf2_values[FIRST_STEPS:], tf1_values[FIRST_STEPS:],
-                               rtol=TRAJECTORY_RTOL)
+                               rtol=TRAJECTORY_RTOL[model])
 
 
 @pytest.mark.parametrize('data', ['synthetic', 'sample'])
@@ -219,7 +221,7 @@ def test_tf2_script_computes_what_the_tf1_script_computes(twins, model, data):
         tf1_costs, tf2_costs = scalar_values(tf1_folder, 'cost'), scalar_values(tf2_folder, 'cost')
         assert [step for step, _ in tf2_costs] == [step for step, _ in tf1_costs] != []
         np.testing.assert_allclose([cost for _, cost in tf2_costs],
-                                   [cost for _, cost in tf1_costs], rtol=TRAJECTORY_RTOL)
+                                   [cost for _, cost in tf1_costs], rtol=TRAJECTORY_RTOL[model])
     prefix = {'fc': 'Test accuracy ', 'cnn': 'Test Accuracy: '}[model]
     tf1_accuracy, tf2_accuracy = (float(line_value(out, prefix)) for out in (tf1_out, tf2_out))
     assert abs(tf2_accuracy - tf1_accuracy) <= ACCURACY_BOUND
