@@ -157,6 +157,9 @@ def run_training(data, run_dir, resume_from=None):
                 saver.restore(sess, resume_from)
         else:
             sess.run(tf.global_variables_initializer())
+            # Step 0 kept too: the initial weights, for tf2/'s --init_from_tf1
+            with training_stops.save_errors_explained(run_dir, resume_command):
+                saver.save(sess, checkpoint_file, global_step=global_step)
 
         # Create summary-writers: one for the graph and the summaries, and one
         # each for the accuracy on the training and the validation set, in

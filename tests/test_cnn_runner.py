@@ -35,14 +35,15 @@ def test_cnn_prints_the_published_lines(cnn_run):
 
 
 def test_cnn_checkpoint_per_epoch_and_summaries(cnn_run):
-    """model.ckpt-10 and -20 (one per epoch); events with cost, loss, accuracy, logits.
+    """model.ckpt-0 (the initial weights), -10 and -20 (one per epoch); events with cost,
+    loss, accuracy, logits.
 
     Everything is logged at the global step: the cost of an epoch at the step
     that ends it, like the loss of its batches.
     """
     train_dir, _ = cnn_run
     folder = run_folder(train_dir)
-    assert checkpoint_steps(folder) == [10, 20]
+    assert checkpoint_steps(folder) == [0, 10, 20]
     values = read_events(folder)
     costs = scalars(folder, 'cost')
     assert [step for step, _ in costs] == [10, 20]

@@ -54,11 +54,11 @@ def test_fc_progress_checkpoints_and_end_lines(fc_run):
 
 
 def test_fc_run_folder_holds_both_checkpoints(fc_run):
-    """One run folder with checkpoints/model.ckpt-1000.* and checkpoints/model.ckpt-1100.*."""
+    """One run folder with checkpoints/model.ckpt-0.* (the initial weights), -1000.* and -1100.*."""
     train_dir, _ = fc_run
     folder = run_folder(train_dir)
-    assert checkpoint_steps(folder) == [1000, 1100]
-    for step in (1000, 1100):
+    assert checkpoint_steps(folder) == [0, 1000, 1100]
+    for step in (0, 1000, 1100):
         assert os.path.isfile(os.path.join(folder, 'checkpoints', f'model.ckpt-{step}.meta'))
     assert not glob.glob(os.path.join(train_dir, 'model.ckpt-*'))  # all inside the run folder
 

@@ -28,7 +28,7 @@ A training run:
     resume             what --resume continues, and with which settings
     checkpoints        finding checkpoints, restoring them with checks
     training_stops     a diverging loss, a stop signal and a failed save
-    prefetch           gathering the next batch while a step trains
+    prefetch           gathering the next batch while a step trains (the TF1 runners)
     batch_eval         do_eval: accuracy over a set, 1,000 images at a time (and for TF2)
     progress           the progress bar on a terminal (plain lines in a notebook)
 
@@ -42,8 +42,7 @@ The notebooks (notebooks/, imported by no lesson file):
     notebooks          their setup, run_script in a kernel, the pictures inline
 
 The TF2 twins (tf2/):
-    tf2_summaries      TF2 writers with a FileWriter's add_summary, for the protos above
-    tf1_checkpoints    --restore_tf1: a TF1 checkpoint read by name into TF2 variables
+    tf2_summaries      a run's TF2 writers, numbers at a step, what a run learned
+    tf1_checkpoints    --restore_tf1, --init_from_tf1: a TF1 checkpoint read by name
     tf2_checkpoints    --resume of a twin: its own checkpoint, restored with checks
-    tf1_adam           Adam for TF2 variables, as TF1's AdamOptimizer computes it
 """
