@@ -202,8 +202,9 @@ def run_training(data, run_dir, resume_from=None):
                 saver.restore(sess, resume_from)
         else:
             sess.run(init)
-            # The initial weights, saved as step 0: a TF2 twin can start from them
-            saver.save(sess, checkpoint_file, global_step=global_step)
+            # Step 0 kept too: the initial weights, for tf2/'s --init_from_tf1
+            with training_stops.save_errors_explained(run_dir, resume_command):
+                saver.save(sess, checkpoint_file, global_step=global_step)
 
         # The summary writers, closed however the block ends: the run's own,
         # and the training and validation accuracy, each in a sub-folder under
