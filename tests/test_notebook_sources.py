@@ -17,7 +17,7 @@ import run_cnn_model
 import run_deep_cnn_model
 import run_fc_model
 import softmax
-from tutorial_support import notebooks
+from tutorial_support import notebook_runs
 
 # Each notebook, and the script whose flags its settings cell sets.
 RUNNERS = {'part1_softmax': softmax, 'part2_two_layer_fc': run_fc_model,
@@ -26,6 +26,7 @@ RUNNERS = {'part1_softmax': softmax, 'part2_two_layer_fc': run_fc_model,
 # (the scripts draw a random one), and the photos to classify.
 OWN_SETTINGS = {'DATA_DIR', 'TRAIN_DIR', 'SEED', 'PHOTOS'}
 REGENERATE = 'jupytext --update --to ipynb notebooks/*.py'
+NOTEBOOK_MODULES = ('notebook_runs', 'notebook_views')  # tutorial_support's, for notebooks only
 COLAB_LINK = re.compile(r'https://colab\.research\.google\.com/github/[^)\s"\'\\]+')
 
 
@@ -71,14 +72,14 @@ def test_the_setup_cell_is_the_same_first_code_cell_everywhere():
     """It runs before any lesson import, and its address is the package's one address."""
     setup_cells = {name: code_cells(read_source(name))[0].source for name in notebook_names()}
     (setup,) = set(setup_cells.values())
-    assert 'notebooks.setup()' in setup
+    assert 'notebook_runs.setup()' in setup
     (address,) = re.findall(r"^REPOSITORY_URL = '([^']*)'", setup, re.MULTILINE)
-    assert address == notebooks.REPOSITORY_URL
+    assert address == notebook_runs.REPOSITORY_URL
 
 
 def test_every_colab_link_opens_a_notebook_of_this_repository():
     """Colab links in the notebooks, the README and docs/ name the one address and a notebook."""
-    owner_and_name = notebooks.REPOSITORY_URL.removeprefix('https://github.com/')
+    owner_and_name = notebook_runs.REPOSITORY_URL.removeprefix('https://github.com/')
     files = (glob.glob(os.path.join(NOTEBOOK_DIR, '*.py'))
              + glob.glob(os.path.join(NOTEBOOK_DIR, '*.ipynb'))
              + glob.glob(os.path.join(PROJECT_DIR, 'docs', '*.md'))
@@ -88,13 +89,13 @@ def test_every_colab_link_opens_a_notebook_of_this_repository():
         with open(path, encoding='utf-8') as f:
             for link in COLAB_LINK.findall(f.read()):
                 links.setdefault(link, path)
-    wanted = {notebooks.COLAB_URL.format(owner_and_name, name + '.ipynb')
+    wanted = {notebook_runs.COLAB_URL.format(owner_and_name, name + '.ipynb')
               for name in notebook_names()}
     for link, path in links.items():
         assert link in wanted, f'{path}: {link}'
     for name in notebook_names():  # each notebook opens itself in Colab
         with open(os.path.join(NOTEBOOK_DIR, name + '.py'), encoding='utf-8') as f:
-            assert notebooks.COLAB_URL.format(owner_and_name, name + '.ipynb') in f.read()
+            assert notebook_runs.COLAB_URL.format(owner_and_name, name + '.ipynb') in f.read()
 
 
 def lesson_lines():
@@ -158,10 +159,12 @@ def test_settings_are_the_scripts_defaults(name):
             assert flags[setting.lower()].default == value, setting
 
 
-def test_only_the_notebooks_import_the_notebook_module():
-    """tutorial_support/notebooks.py is the notebooks' own: no lesson file or module uses it."""
+def test_only_the_notebooks_import_the_notebook_modules():
+    """The notebooks' own modules: no lesson file, and no other module of the package, uses them."""
+    own = {f'tutorial_support.{module}' for module in NOTEBOOK_MODULES}
     paths = [path for folder in ('', 'tf2', 'tutorial_support')
-             for path in glob.glob(os.path.join(PROJECT_DIR, folder, '*.py'))]
+             for path in glob.glob(os.path.join(PROJECT_DIR, folder, '*.py'))
+             if os.path.relpath(path, PROJECT_DIR)[:-3].replace(os.sep, '.') not in own]
     for path in paths:
         with open(path, encoding='utf-8') as f:
             tree = ast.parse(f.read())
@@ -169,4 +172,4 @@ def test_only_the_notebooks_import_the_notebook_module():
             names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
                      else [f'{node.module}.{alias.name}' for alias in node.names]
                      if isinstance(node, ast.ImportFrom) else [])
-            assert 'tutorial_support.notebooks' not in names, path
+            assert not own & set(names), path
