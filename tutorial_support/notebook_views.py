@@ -6,6 +6,7 @@ event files. No lesson file imports this module, nor it one. (Running the
 scripts from a notebook is `notebook_runs`.)
 """
 
+import ast
 import glob
 import inspect
 import itertools
@@ -20,24 +21,34 @@ from tutorial_support import cifar10_download, cifar10_files, notebook_runs, pho
 COST_TAGS = ('cost', 'loss')  # the chart of costs: the CNN's epoch cost, or else the loss
 ACCURACY_FOLDERS = ('train', 'validation')  # the accuracy on each set, in a sub-folder
 BANNER = re.compile(r'\s*# -{10,}\s*')  # the line above and below a script's section title
+MIGRATION_MAP = os.path.join('docs', 'tf1_to_tf2.md')  # each TF1 line beside its TF2 line
 
 
 def show_source(code, start=None, end=None):
     """Shows the source of a lesson module or function, from its file.
 
-    From the first line holding `start` (and a `# ----` banner above it) to the
-    line before the next holding `end`; ValueError if either is not there.
+    `code` is the module or function, or a lesson file's path from the project
+    folder ('softmax.py'), read as text: a TF1 script shown in a TF2 kernel is
+    never imported. From the first line holding `start` (and a `# ----` banner
+    above it) to the line before the next holding `end`; ValueError if either
+    is not there.
     """
     from IPython.display import Code, Markdown, display
 
-    lines, first_number = inspect.getsourcelines(code)
-    first_number = max(first_number, 1)  # a module's lines count from 1
+    if isinstance(code, str):
+        path = code
+        with open(os.path.join(notebook_runs.project_dir(), path), encoding='utf-8') as f:
+            lines, first_number = f.readlines(), 1
+    else:
+        path = os.path.relpath(inspect.getsourcefile(code), notebook_runs.project_dir())
+        lines, first_number = inspect.getsourcelines(code)
+        first_number = max(first_number, 1)  # a module's lines count from 1
 
     def index_of(text, after):
         for k in range(after, len(lines)):
             if text in lines[k]:
                 return k
-        raise ValueError(f'{text!r} is not in the source of {code.__name__}')
+        raise ValueError(f'{text!r} is not in the source of {path}')
 
     begin = index_of(start, 0) if start else 0
     stop = index_of(end, begin + 1) if end else len(lines)
@@ -45,9 +56,44 @@ def show_source(code, start=None, end=None):
         begin -= 1
     while stop > begin + 1 and (not lines[stop - 1].strip() or BANNER.fullmatch(lines[stop - 1])):
         stop -= 1
-    path = os.path.relpath(inspect.getsourcefile(code), notebook_runs.project_dir())
     display(Markdown(f'`{path}`, lines {first_number + begin}-{first_number + stop - 1}:'))
     display(Code(textwrap.dedent(''.join(lines[begin:stop])), language='python'))
+
+
+def show_migration_map(*constructs):
+    """Shows rows of the migration map: each TF1 line beside the TF2 line that replaces it.
+
+    `constructs` name the rows of the table in docs/tf1_to_tf2.md by their
+    first cell ('placeholder', '`Session`'), shown in that order under its
+    header; ValueError if one is not there.
+    """
+    from IPython.display import Markdown, display
+
+    with open(os.path.join(notebook_runs.project_dir(), MIGRATION_MAP), encoding='utf-8') as f:
+        table = f.read().split('\n## The map', 1)[1].split('\n## ', 1)[0]
+    lines = [line for line in table.splitlines() if line.startswith('|')]
+    rows = {line.split(' | ', 1)[0].strip('| '): line for line in lines[2:]}
+    missing = [construct for construct in constructs if construct not in rows]
+    if missing:
+        raise ValueError(f'{", ".join(missing)}: no such row in {MIGRATION_MAP}')
+    display(Markdown('\n'.join(lines[:2] + [rows[construct] for construct in constructs])))
+
+
+def show_scripts(folder):
+    """Lists the scripts in a folder of the project ('tf2'), each with its docstring's first line.
+
+    They are read as text, never imported: the list is what the folder holds
+    now, and a kernel of either kind can show it.
+    """
+    from IPython.display import Markdown, display
+
+    rows = ['| script | what it is |', '|---|---|']
+    for path in sorted(glob.glob(os.path.join(notebook_runs.project_dir(), folder, '*.py'))):
+        with open(path, encoding='utf-8') as f:
+            docstring = ast.get_docstring(ast.parse(f.read())) or ''
+        summary = docstring.split('\n', 1)[0].replace('|', '\\|')
+        rows.append(f'| `{folder}/{os.path.basename(path)}` | {summary} |')
+    display(Markdown('\n'.join(rows)))
 
 
 def show_training_images(data_dir, classes, count=20, columns=10):
@@ -93,11 +139,25 @@ def summary_values(folder):
 
 
 def scalars(folder):
-    """{tag without its scopes: [(step, value)]} of the scalars in a folder's event files."""
+    """{tag without its scopes: [(step, value)]} of the scalars in a folder's event files.
+
+    A TF1 run writes a scalar as a `simple_value`, a TF2 twin as a tensor of
+    one number (its histograms are tensors too, of more than one).
+    """
+    from tutorial_support.quiet_tensorflow import tf
+
     found = {}
     for step, tag, value in summary_values(folder):
         if value.WhichOneof('value') == 'simple_value':
-            found.setdefault(tag.rsplit('/', 1)[-1], []).append((step, value.simple_value))
+            number = value.simple_value
+        elif value.WhichOneof('value') == 'tensor':
+            array = tf.make_ndarray(value.tensor)
+            if array.ndim or not np.issubdtype(array.dtype, np.number):
+                continue
+            number = float(array)
+        else:
+            continue
+        found.setdefault(tag.rsplit('/', 1)[-1], []).append((step, number))
     return {tag: sorted(points) for tag, points in found.items()}
 
 
