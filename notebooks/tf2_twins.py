@@ -254,7 +254,9 @@ notebook_views.show_migration_map('feeding batches')
 # This runs `tf2/run_fc_model.py` itself. Its initial weights are drawn from the same
 # distributions as TF1's, but not the same numbers (`--init_from_tf1`, below, starts from a
 # TF1 run's), so its test accuracy differs a little from `run_fc_model.py`'s. To stop it,
-# interrupt the kernel: the error at the end says which call continues the run.
+# interrupt the kernel: the error at the end says which call continues the run. Then its
+# curves, and the first layer's weights, a picture for each hidden unit (as in part 2,
+# little to see: training moves them only a little from their random start).
 
 # %%
 fc_run = notebook_runs.run_script(tf2.run_fc_model, data_dir=DATA_DIR, train_dir=TRAIN_DIR,
@@ -308,7 +310,8 @@ for call in ('evaluation', 'evaluation again', 'training=True'):
 #
 # This runs `tf2/run_cnn_model.py` itself, a line per epoch. Keras's `Adam` rounds a
 # little otherwise than TF1's (see the map), so even from the same initial weights the
-# losses drift apart slowly.
+# losses drift apart slowly. Then its curves, the 64 filters of the first convolution and
+# the confusion matrix on the test set (rows: the true class, columns: the guess).
 
 # %%
 cnn_run = notebook_runs.run_script(tf2.run_cnn_model, data_dir=DATA_DIR, train_dir=TRAIN_DIR,
