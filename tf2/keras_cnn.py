@@ -57,18 +57,19 @@ def build_model():
         # the largest value of each 3 x 3 window, windows 2 pixels apart;
         # dropout, in training only: 32 x 32 x 3 -> 16 x 16 x 64
         keras.layers.Conv2D(64, 4, padding='same', activation='relu', use_bias=False,
-                            kernel_initializer='glorot_uniform'),
+                            kernel_initializer='glorot_uniform', name='conv1'),
         keras.layers.MaxPool2D(3, strides=2, padding='same'),
         keras.layers.Dropout(FLAGS.dropout_rate, seed=FLAGS.seed),
         # Stage 2: 64 filters of 2 x 2 over the 64 channels: -> 8 x 8 x 64
         keras.layers.Conv2D(64, 2, padding='same', activation='relu', use_bias=False,
-                            kernel_initializer='glorot_uniform'),
+                            kernel_initializer='glorot_uniform', name='conv2'),
         keras.layers.MaxPool2D(3, strides=2, padding='same'),
         keras.layers.Dropout(FLAGS.dropout_rate, seed=FLAGS.seed + 1),
         # The 8 x 8 x 64 = 4,096 features, fully connected to the 10 logits
         keras.layers.Flatten(),
-        keras.layers.Dense(data_helpers.NUM_CLASSES, kernel_initializer='glorot_uniform'),
-    ])
+        keras.layers.Dense(data_helpers.NUM_CLASSES, kernel_initializer='glorot_uniform',
+                           name='fc'),
+    ], name='cnn')
     # The mean softmax cross-entropy; Adam with TF1's epsilon (Keras's default
     # is 1e-7); the accuracy as the metric. Without XLA (jit_compile), the
     # same TensorFlow operations as run_cnn_model.py run.

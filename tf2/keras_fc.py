@@ -60,14 +60,14 @@ def build_model():
         keras.Input(shape=(data_helpers.IMAGE_PIXELS,)),
         # Layer 1: the ReLU of a weighted sum. The weights start small and random
         # (truncated normal, stddev 1/sqrt(fan-in)); the biases at 0 (Keras's default).
-        keras.layers.Dense(FLAGS.hidden1, activation='relu', kernel_regularizer=l2,
+        keras.layers.Dense(FLAGS.hidden1, activation='relu', kernel_regularizer=l2, name='Layer1',
                            kernel_initializer=keras.initializers.TruncatedNormal(
                                stddev=1 / math.sqrt(data_helpers.IMAGE_PIXELS))),
         # Layer 2: no ReLU, the scores of the classes (logits)
-        keras.layers.Dense(data_helpers.NUM_CLASSES, kernel_regularizer=l2,
+        keras.layers.Dense(data_helpers.NUM_CLASSES, kernel_regularizer=l2, name='Layer2',
                            kernel_initializer=keras.initializers.TruncatedNormal(
                                stddev=1 / math.sqrt(FLAGS.hidden1))),
-    ])
+    ], name='two_layer_fc')
     # The loss: mean cross-entropy of the logits (plus the L2 terms, which Keras
     # adds itself); plain gradient descent; the accuracy as the metric. Without
     # XLA (jit_compile), the same TensorFlow operations as run_fc_model.py run.

@@ -53,8 +53,8 @@ def build_model():
         keras.Input(shape=(data_helpers.IMAGE_PIXELS,)),
         # The scores (logits): a weighted sum of the pixels plus a bias, all from 0
         keras.layers.Dense(data_helpers.NUM_CLASSES, kernel_initializer='zeros',
-                           bias_initializer='zeros'),
-    ])
+                           bias_initializer='zeros', name='logits'),
+    ], name='softmax')
     # The loss: how far the softmax of the scores is from the true labels (the
     # mean cross-entropy); plain gradient descent; the accuracy as the metric.
     # Without XLA (jit_compile), the same TensorFlow operations as softmax.py run.

@@ -43,4 +43,7 @@ The TF2 twins (tf2/):
     tf1_checkpoints    --restore_tf1: a TF1 checkpoint read by name into TF2 variables
     tf2_checkpoints    --resume of a twin: its own checkpoint, restored with checks
     tf1_adam           Adam for TF2 variables, as TF1's AdamOptimizer computes it
+
+The Keras way (tf2/keras_*.py):
+    keras_runs         --resume with BackupAndRestore, stops between steps, HParams
 """

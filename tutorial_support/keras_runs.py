@@ -15,6 +15,7 @@ import os
 
 from tutorial_support.quiet_tensorflow import tf
 
+import h5py
 import keras
 
 from tutorial_support import (
@@ -29,7 +30,9 @@ from tutorial_support import (
 from tutorial_support.errors import TrainingInterrupted, UserError
 
 BACKUP_FOLDER = 'backup'  # BackupAndRestore's folder, in the run folder
-# Where BackupAndRestore records the epoch that its backup ends (Keras 3's name)
+# BackupAndRestore's files: the weights and optimizer state, and the epoch they end
+# (Keras 3's names; each also as NAME.bkp, the backup before)
+BACKUP_WEIGHTS = 'latest.weights.h5'
 BACKUP_RECORD = 'training_metadata.json'
 
 
@@ -88,23 +91,45 @@ def run_to_resume(flag_values, model, flag_rules):
 
 
 def backed_up_epoch(run_dir):
-    """The number of epochs a run's backup holds, as BackupAndRestore records it (None: no backup).
+    """The number of epochs a run's backup holds, as BackupAndRestore will restore it.
+
+    As BackupAndRestore does, the backup before the latest is taken when the
+    latest weights cannot be read (a crash or a full disk while it saved).
+
+    Returns:
+        The epoch; None when there is no backup.
 
     Raises:
-        UserError: the record is damaged.
+        UserError: neither backup can be read.
     """
-    path = os.path.join(backup_dir(run_dir), BACKUP_RECORD)
-    if not os.path.lexists(path):
+    weights = os.path.join(backup_dir(run_dir), BACKUP_WEIGHTS)
+    record = os.path.join(backup_dir(run_dir), BACKUP_RECORD)
+    if not os.path.lexists(record):
         return None
+    if not can_be_read(weights) and os.path.lexists(weights + '.bkp'):
+        weights, record = weights + '.bkp', record + '.bkp'
     try:
-        with open(path) as f:
+        with open(record) as f:
             epoch = json.loads(f.read(4096))['epoch']
     except (OSError, ValueError, KeyError, TypeError):
         epoch = None
-    if type(epoch) is not int or epoch < 0:
-        raise UserError(f'{path} is damaged: BackupAndRestore cannot continue the run in '
-                        f'{run_dir}. Start a new run without --resume.')
+    if type(epoch) is not int or epoch < 0 or not can_be_read(weights):
+        raise UserError(f'The backup in {backup_dir(run_dir)} is damaged: BackupAndRestore '
+                        f'cannot continue the run in {run_dir}. Start a new run without --resume.')
     return epoch
+
+
+def can_be_read(weights_file):
+    """Whether every array of a Keras weights file (HDF5) can be read."""
+    def read(name, item):
+        if isinstance(item, h5py.Dataset):
+            item[()]
+    try:
+        with h5py.File(weights_file, 'r') as f:
+            f.visititems(read)
+    except (OSError, ValueError, RuntimeError):
+        return False
+    return True
 
 
 def first_epoch(run_dir, epochs, length_flag):
