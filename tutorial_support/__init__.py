@@ -39,7 +39,8 @@ TensorBoard:
     projector          the Projector's files: where the test images lie
 
 The notebooks (notebooks/, imported by no lesson file):
-    notebooks          their setup, run_script in a kernel, the pictures inline
+    notebook_runs      a kernel's setup; run_script: a script run in it, its errors
+    notebook_views     lesson source, curves and a run's pictures, shown inline
 
 The TF2 twins (tf2/):
     tf2_summaries      a run's TF2 writers, numbers at a step, what a run learned
