@@ -166,7 +166,7 @@ def deep_cnn(data, batch_size, epochs, scratch):
     fit_arguments = dict(x=script.minibatches(train_set, steps_per_epoch, total_steps, 0),
                          epochs=math.ceil(epochs), steps_per_epoch=steps_per_epoch, shuffle=False,
                          callbacks=callbacks)
-    return model, fit_arguments, script.with_test_views(model, script.FLAGS.tta_level).predict
+    return model, fit_arguments, script.with_test_views(model).predict
 
 
 def main():

@@ -47,8 +47,8 @@ HPARAMS = {'softmax': {'batch_size': 50, 'learning_rate': 0.0001, 'max_steps': 2
            'cnn': {'batch_size': 50, 'learning_rate': 0.001, 'epochs': 2, 'dropout_rate': 0.3},
            'deep_cnn': {'batch_size': 40, 'epochs': 1.9, 'learning_rate': 11.5, 'momentum': 0.85,
                         'weight_decay': 0.0153, 'bias_scaler': 64.0, 'label_smoothing': 0.2,
-                        'warmup': 0.23, 'whiten_bias_epochs': 1, 'block1_width': 8,
-                        'block2_width': 16, 'block3_width': 16, 'tta_level': 2}}
+                        'whiten_bias_epochs': 1, 'block1_width': 8, 'block2_width': 16,
+                        'block3_width': 16}}
 STEPS = {'softmax': 200, 'fc': 200, 'cnn': 20, 'deep_cnn': 23}
 # The arrays named layers/*/vars/0 in a checkpoint: the weight matrices and
 # filters (and the biases of part 4's batch norms, their first variable)
@@ -75,8 +75,8 @@ def keras_way(cifar_dir, tmp_path_factory):
     jobs['bad_value'] = dict(script='tf2/keras_cnn.py', args=[
         '--train_dir', bad_logs, '--data_dir', cifar_dir, '--dropout_rate', '1'])
     jobs['unknown_flag'] = dict(script='tf2/keras_fc.py', args=['--max_step', '100'])
-    jobs['tta_level_3'] = dict(script='tf2/keras_deep_cnn.py', args=[
-        '--train_dir', bad_logs, '--data_dir', cifar_dir, '--tta_level', '3'])
+    jobs['momentum_1'] = dict(script='tf2/keras_deep_cnn.py', args=[
+        '--train_dir', bad_logs, '--data_dir', cifar_dir, '--momentum', '1'])
     jobs['part_of_an_epoch'] = dict(script='tf2/keras_softmax.py', args=[
         '--train_dir', bad_logs, '--data_dir', cifar_dir, '--max_steps', '150'])
     jobs['nothing_to_resume'] = dict(script='tf2/keras_fc.py', args=[
@@ -212,8 +212,8 @@ def test_keras_scripts_explain_bad_flags_and_what_cannot_resume(keras_way):
                       '--dropout_rate is 1.0')
     assert_user_error(keras_way['unknown_flag']['code'], keras_way['unknown_flag']['err'],
                       'max_step', 'Known flags', '--max_steps')
-    assert_user_error(keras_way['tta_level_3']['code'], keras_way['tta_level_3']['err'],
-                      '--tta_level is 3; it can be at most 2')
+    assert_user_error(keras_way['momentum_1']['code'], keras_way['momentum_1']['err'],
+                      '--momentum is 1.0; it must be at least 0 and below 1')
     assert_user_error(keras_way['part_of_an_epoch']['code'], keras_way['part_of_an_epoch']['err'],
                       '--max_steps is 150', 'multiple of 100', 'steps_per_epoch')
     result = keras_way['nothing_to_resume']
