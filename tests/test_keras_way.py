@@ -20,6 +20,9 @@ from event_files import hparams_of, tf2_scalars
 from run_folders import run_folders
 from script_runs import PROJECT_DIR, assert_user_error, line_value, run_tf2_jobs
 
+import data_helpers
+import deep_cnn_input
+import deep_cnn_model
 from tutorial_support import run_lock
 
 # Each script's settings for the tests, its epochs, and the step at which a
@@ -30,12 +33,26 @@ RUNS = {
     'fc': (['--max_steps', '200', '--batch_size', '50', '--learning_rate', '0.0001',
             '--seed', '4'], 2, 150),
     'cnn': (['--epochs', '2', '--batch_size', '50', '--seed', '4'], 2, 15),  # 10 steps an epoch
+    # 12 steps an epoch, 23 in all (1.9 epochs); tiny widths; the whitening bias frozen
+    # after epoch 1; epoch 1 ends between two Lookahead steps (10 and 15)
+    'deep_cnn': (['--epochs', '1.9', '--batch_size', '40', '--whiten_bias_epochs', '1',
+                  '--block1_width', '8', '--block2_width', '16', '--block3_width', '16',
+                  '--seed', '4'], 2, 18),
 }
-ACCURACY_LINE = {'softmax': 'Test accuracy ', 'fc': 'Test accuracy ', 'cnn': 'Test Accuracy: '}
+ACCURACY_LINE = {'softmax': 'Test accuracy ', 'fc': 'Test accuracy ', 'cnn': 'Test Accuracy: ',
+                 'deep_cnn': 'Test Accuracy: '}
 HPARAMS = {'softmax': {'batch_size': 50, 'learning_rate': 0.0001, 'max_steps': 200},
            'fc': {'batch_size': 50, 'learning_rate': 0.0001, 'max_steps': 200, 'hidden1': 120,
                   'reg_constant': 0.1},
-           'cnn': {'batch_size': 50, 'learning_rate': 0.001, 'epochs': 2, 'dropout_rate': 0.3}}
+           'cnn': {'batch_size': 50, 'learning_rate': 0.001, 'epochs': 2, 'dropout_rate': 0.3},
+           'deep_cnn': {'batch_size': 40, 'epochs': 1.9, 'learning_rate': 11.5, 'momentum': 0.85,
+                        'weight_decay': 0.0153, 'bias_scaler': 64.0, 'label_smoothing': 0.2,
+                        'whiten_bias_epochs': 1, 'block1_width': 8, 'block2_width': 16,
+                        'block3_width': 16}}
+STEPS = {'softmax': 200, 'fc': 200, 'cnn': 20, 'deep_cnn': 23}
+# The arrays named layers/*/vars/0 in a checkpoint: the weight matrices and
+# filters (and the biases of part 4's batch norms, their first variable)
+FIRST_ARRAYS = {'softmax': 1, 'fc': 2, 'cnn': 3, 'deep_cnn': 8 + 6}
 
 
 @pytest.fixture(scope='module')
@@ -58,6 +75,8 @@ def keras_way(cifar_dir, tmp_path_factory):
     jobs['bad_value'] = dict(script='tf2/keras_cnn.py', args=[
         '--train_dir', bad_logs, '--data_dir', cifar_dir, '--dropout_rate', '1'])
     jobs['unknown_flag'] = dict(script='tf2/keras_fc.py', args=['--max_step', '100'])
+    jobs['momentum_1'] = dict(script='tf2/keras_deep_cnn.py', args=[
+        '--train_dir', bad_logs, '--data_dir', cifar_dir, '--momentum', '1'])
     jobs['part_of_an_epoch'] = dict(script='tf2/keras_softmax.py', args=[
         '--train_dir', bad_logs, '--data_dir', cifar_dir, '--max_steps', '150'])
     jobs['nothing_to_resume'] = dict(script='tf2/keras_fc.py', args=[
@@ -111,13 +130,13 @@ def test_keras_script_trains_and_logs_beside_the_other_runs(keras_way, model):
     test_accuracy = accuracy_of(result, model)
     assert re.fullmatch(r'Total time: +\d+\.\d\ds', result['out'].splitlines()[-1])
     (folder,) = run_folders(keras_way[f'{model}_whole_dir'])
-    assert re.fullmatch(rf'\d{{8}}-\d{{6}}_keras_{model}_\S+_seed=4', os.path.basename(folder))
+    assert re.fullmatch(rf'\d{{8}}-\d{{6}}_keras_{model}_\S+_seed=4(_\S+)?',
+                        os.path.basename(folder))
 
     assert hparams_of(folder) == {'model': f'keras_{model}', 'seed': 4, 'validation_size': 0,
                                   **HPARAMS[model]}
-    steps = 200 if model != 'cnn' else 20
     (logged,) = tf2_scalars(folder, 'test_accuracy')
-    assert logged == (steps, pytest.approx(test_accuracy, abs=1e-6))
+    assert logged == (STEPS[model], pytest.approx(test_accuracy, abs=1e-6))
     for tag in ('epoch_loss', 'epoch_accuracy'):
         assert [epoch for epoch, _ in tf2_scalars(os.path.join(folder, 'train'), tag)] == \
             list(range(epochs))
@@ -129,7 +148,7 @@ def test_keras_script_trains_and_logs_beside_the_other_runs(keras_way, model):
         [f'epoch-{epoch:03d}.keras' for epoch in range(1, epochs + 1)]
     first, last = (checkpoint_arrays(path) for path in (checkpoints[0], checkpoints[-1]))
     kernels = [name for name in last if name.startswith('layers/') and name.endswith('vars/0')]
-    assert len(kernels) == {'softmax': 1, 'fc': 2, 'cnn': 3}[model]
+    assert len(kernels) == FIRST_ARRAYS[model]
     assert any(not np.array_equal(first[name], last[name]) for name in kernels)  # it trained
     assert os.path.isfile(os.path.join(folder, 'backup', 'training_metadata.json'))
     assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
@@ -169,6 +188,23 @@ def test_interrupted_keras_run_resumes_to_the_end_of_a_run_in_one_go(keras_way, 
     assert not os.path.exists(os.path.join(parted, run_lock.LOCK_FILE))
 
 
+def test_keras_deep_cnn_whitens_with_part_4s_filters_and_freezes_the_bias(keras_way, cifar_dir):
+    """Part 4's first layer: deep_cnn_model.whitening_filters of the standardized training
+    images, never trained; its bias trained in the first epoch only (--whiten_bias_epochs 1):
+    its momentum is left as it was at the end of epoch 1, while every other one moves."""
+    (folder,) = run_folders(keras_way['deep_cnn_whole_dir'])
+    first, last = (checkpoint_arrays(os.path.join(folder, 'checkpoints', f'epoch-00{epoch}.keras'))
+                   for epoch in (1, 2))
+    data = data_helpers.reshape_data(data_helpers.load_data(cifar_dir))
+    images = deep_cnn_input.standardize(data['images_train'], data['mean_image'])
+    np.testing.assert_array_equal(last['layers/conv2d/vars/0'],
+                                  deep_cnn_model.whitening_filters(images[:5000]))
+    momenta = sorted((name for name in last if re.fullmatch(r'optimizer/vars/[1-9]\d*', name)),
+                     key=lambda name: int(name.rsplit('/', 1)[1]))
+    assert len(momenta) == 14  # the whitening bias first, then in the layers' order
+    assert [np.array_equal(first[name], last[name]) for name in momenta] == [True] + [False] * 13
+
+
 def test_keras_scripts_explain_bad_flags_and_what_cannot_resume(keras_way):
     """A bad value, an unknown flag, steps that are not whole epochs, --resume with no run
     of the model or of a finished run: a message each, no traceback, no run folder."""
@@ -176,6 +212,8 @@ def test_keras_scripts_explain_bad_flags_and_what_cannot_resume(keras_way):
                       '--dropout_rate is 1.0')
     assert_user_error(keras_way['unknown_flag']['code'], keras_way['unknown_flag']['err'],
                       'max_step', 'Known flags', '--max_steps')
+    assert_user_error(keras_way['momentum_1']['code'], keras_way['momentum_1']['err'],
+                      '--momentum is 1.0; it must be at least 0 and below 1')
     assert_user_error(keras_way['part_of_an_epoch']['code'], keras_way['part_of_an_epoch']['err'],
                       '--max_steps is 150', 'multiple of 100', 'steps_per_epoch')
     result = keras_way['nothing_to_resume']

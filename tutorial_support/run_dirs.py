@@ -43,7 +43,8 @@ TF2_MODEL_NAMES = {'tf2_fc': 'the two-layer network of tf2/run_fc_model.py',
 # backup (see keras_runs) and .keras checkpoints, never read by the TF1 tools
 KERAS_MODEL_NAMES = {'keras_softmax': 'the softmax classifier of tf2/keras_softmax.py',
                      'keras_fc': 'the two-layer network of tf2/keras_fc.py',
-                     'keras_cnn': 'the convolutional network of tf2/keras_cnn.py'}
+                     'keras_cnn': 'the convolutional network of tf2/keras_cnn.py',
+                     'keras_deep_cnn': 'the deep convolutional network of tf2/keras_deep_cnn.py'}
 # The settings of params.json that restore_model.py uses as they are, and what
 # each must be (resume.adopt_settings checks every setting against its flag).
 RECORDED_SETTINGS = {
