@@ -10,9 +10,7 @@ The same four functions as `two_layer_fc.py`, so `run_cnn_model.py` reads like
 3. `training()`: an Adam step;
 4. `evaluation()`: the accuracy, the two-layer network's own function.
 
-Unlike the original, dropout really applies during training (the original
-built it in inference mode) and is off in every evaluation: the rate is a
-tensor that is 0 unless the training loop feeds another value.
+Where it differs from the notebook, a comment at the line says how and why.
 """
 
 import tensorflow.compat.v1 as tf
@@ -49,7 +47,12 @@ def inference(images, dropout_rate, dropout_seeds, classes=10):
         stage2 = conv_stage(stage1, [2, 2, 64, 64], dropout_rate, conv2_seed)
 
     with tf.variable_scope('fc'):
+        # Flatten each image's 8 x 8 x 64 activations into one row of 4,096
+        # (the notebook's tf.contrib.layers.flatten, gone with tf.contrib)
         features = tf.reshape(stage2, [-1, FEATURES])
+        # A fully connected layer to the 10 logits, no activation: the notebook's
+        # tf.contrib.layers.fully_connected(..., activation_fn=None), written out
+        # with that function's defaults, Glorot-uniform weights and zero biases
         weights = tf.get_variable('weights', [FEATURES, classes],
                                   initializer=tf.glorot_uniform_initializer())
         biases = tf.get_variable('biases', [classes], initializer=tf.zeros_initializer())
@@ -73,7 +76,10 @@ def conv_stage(inputs, filter_shape, dropout_rate, dropout_seed):
     """
     # The filters, slid over the image one pixel at a time; Glorot
     # initialisation keeps the activations' scale about the same from layer
-    # to layer.
+    # to layer. (The notebook creates both stages' filters in
+    # initialize_parameters() with tf.contrib.layers.xavier_initializer, the
+    # same distribution, and passes them in; here each stage makes its own,
+    # conv1/filters and conv2/filters, as two_layer_fc.py's layers do.)
     filters = tf.get_variable('filters', filter_shape,
                               initializer=tf.glorot_uniform_initializer())
     conv = tf.nn.conv2d(inputs, filters, strides=[1, 1, 1, 1], padding='SAME')
@@ -82,6 +88,8 @@ def conv_stage(inputs, filter_shape, dropout_rate, dropout_seed):
     pool = tf.nn.max_pool2d(tf.nn.relu(conv), ksize=3, strides=2, padding='SAME')
     # Dropout: in training, a random fraction of the activations is set to 0
     # (the rest scaled up), so the network cannot lean on any one of them.
+    # (The notebook passes rate 0.3 to a dropout built in inference mode, so it
+    # never drops anything; here the rate is fed in training and 0 otherwise.)
     return tf.nn.experimental.stateless_dropout(pool, rate=dropout_rate, seed=dropout_seed)
 
 
@@ -96,6 +104,9 @@ def loss(logits, labels):
         The scalar loss tensor.
     """
     with tf.name_scope('Loss'):
+        # The notebook one-hot encodes the labels and takes
+        # softmax_cross_entropy_with_logits_v2; the sparse version computes the
+        # same loss from the class numbers, which every part of the suite feeds.
         loss = tf.reduce_mean(
             tf.nn.sparse_softmax_cross_entropy_with_logits(logits=logits, labels=labels))
         tf.summary.scalar('loss', loss)

@@ -14,9 +14,8 @@ from absl import flags
 
 from tutorial_support import cifar10_download, cifar10_files, cli, entry_point
 
-# An image is 32 x 32 pixels in 3 colours: a row of 3,072 values in the files.
-# (The post's runner defines IMAGE_PIXELS = 3072 and CLASSES = 10 itself; here
-# CLASSES names the 10 classes and NUM_CLASSES counts them.)
+# An image is 32 x 32 pixels in 3 colours: a row of 3,072 values in the files. (The
+# post's runner defines IMAGE_PIXELS = 3072 and CLASSES = 10; here CLASSES are the names.)
 IMAGE_SIZE = cifar10_files.IMAGE_SIZE      # 32
 CHANNELS = cifar10_files.CHANNELS          # 3
 IMAGE_PIXELS = cifar10_files.IMAGE_VALUES  # 3,072
@@ -37,6 +36,8 @@ def load_data(data_dir=None, validation_size=0):
         `images_test`, `labels_test`, `classes`, `mean_image` (float32, 3072)
         and, with validation_size > 0, `images_validation`, `labels_validation`.
     """
+    # The post reads cifar-10-batches-py/ in the folder it is run from; here the
+    # folder beside the scripts (or data_dir), fetched if it is missing.
     data_dir = cifar10_download.maybe_download_and_extract(data_dir)
 
     # Read the five training batches and the test batch. The post unpickles
@@ -73,8 +74,7 @@ def load_data(data_dir=None, validation_size=0):
 def subtract_mean(pixels, mean_image, rows_per_block=1000):
     """Returns float32 images: uint8 pixels minus the mean image.
 
-    In blocks that fit the CPU cache, on two threads: several times faster
-    than `pixels - mean_image`, and no temporary copy is made.
+    In blocks that fit the CPU cache, on two threads: faster than `pixels - mean_image`.
     """
     images = np.empty(pixels.shape, np.float32)
 
@@ -100,10 +100,7 @@ def reshape_data(data_dict):
 
 
 def shuffled_order(size, seed, pass_index):
-    """The order of the images in one pass over the data.
-
-    The same (seed, pass_index), the same order: a resumed run draws the same batches.
-    """
+    """The order of the images in a pass: the same (seed, pass_index), the same order."""
     rng = np.random.default_rng(None if seed is None else [seed, pass_index])
     return rng.permutation(size)
 
@@ -119,10 +116,12 @@ def gen_batch(data, batch_size, num_iter, seed=None, start_step=0):
     order = None
     for step in range(start_step, num_iter):
         pass_index, position = divmod(step, batches_per_pass)
+        # The post shuffles np.array(list of (image, label) tuples) with np.random's
+        # global state (NumPy 1.24 and later refuse to build that array); here
+        # shuffled indices pick rows of both arrays, in an order set by (seed,
+        # pass), so that a run resumed at any step draws the batches it would have.
         if order is None or position == 0:
             order = shuffled_order(len(images), seed, pass_index)
-        # The post shuffles np.array(list of (image, label) tuples), which NumPy
-        # 1.24 and later refuse to build; shuffled indices pick rows of both arrays.
         indices = order[position * batch_size:(position + 1) * batch_size]
         yield images[indices], labels[indices]
 
@@ -145,7 +144,7 @@ def batches_per_epoch(num_images, batch_size):
 
 
 def main(argv):
-    """Self-check: loads CIFAR-10 and prints the shapes of its arrays."""
+    """Self-check: loads CIFAR-10 and prints its arrays' shapes (the post: without names)."""
     flag_values = flags.FlagValues()
     flags.DEFINE_string('data_dir', None, 'Folder with the CIFAR-10 batch files.',
                         flag_values=flag_values)
@@ -155,5 +154,5 @@ def main(argv):
         print(f'{name}: {data_sets[name].shape}')
 
 
-if __name__ == '__main__':
+if __name__ == '__main__':  # run_main: an error you can fix is a message, not a traceback
     raise SystemExit(entry_point.run_main(main))

@@ -9,7 +9,7 @@ folders). Without `--image` it prints the step the checkpoint was saved at and
 the test accuracy, the same figure the training run printed. Which model the
 checkpoint holds, the two-layer network, the CNN or part 4's deep CNN, is read
 from the checkpoint itself unless `--model` says so. The deep CNN is rebuilt
-with its run's --width, --batch_norm and --test_flip (from `params.json`).
+with its run's block widths, activation and --tta_level (from `params.json`).
 """
 
 import os
@@ -24,6 +24,7 @@ from absl import flags
 
 import cnn_model
 import data_helpers
+import deep_cnn_input
 import deep_cnn_model
 import two_layer_fc
 from tutorial_support import (
@@ -57,8 +58,11 @@ flags.DEFINE_string('data_dir', None, 'Folder with the CIFAR-10 batch files '
                     '(default: cifar-10-batches-py beside the scripts).', flag_values=FLAGS)
 flags.DEFINE_multi_string('image', None, 'PNG or JPEG files to classify (repeat the flag, '
                           'or list them after it).', flag_values=FLAGS)
-FLAG_RULES = dict(positive=('hidden1',), non_negative=('reg_constant',),
-                  at_most={'hidden1': cli.MOST_HIDDEN_UNITS})
+flags.DEFINE_integer('tta_level', None, "Part 4's test-time views: 0 the image, 1 and its "
+                     'mirror image, 2 and both shifted (default: the run\'s own).',
+                     flag_values=FLAGS)
+FLAG_RULES = dict(positive=('hidden1',), non_negative=('reg_constant', 'tta_level'),
+                  at_most={'hidden1': cli.MOST_HIDDEN_UNITS, 'tta_level': 2})
 
 TOP_CLASSES = 3
 
@@ -88,13 +92,15 @@ def build_graph(model, run_params):
         description = f'a two-layer network with hidden1={FLAGS.hidden1}'
     elif model == 'deep_cnn':
         images_placeholder, labels_placeholder = image_placeholders()
-        width = run_params.get('width', deep_cnn_model.DEFAULT_WIDTH)
-        # The test-time network (batch norm with its moving statistics), with
+        network = deep_cnn_model.network_settings(run_params)
+        # The test-time network (batch norm with its running statistics), with
         # the run's test-time augmentation
         accuracy, logits = deep_cnn_model.evaluation(
-            images_placeholder, labels_placeholder, width, run_params.get('test_flip', True),
-            run_params.get('batch_norm', True))
-        description = f'{run_dirs.MODEL_NAMES[model]} with width={width}'
+            images_placeholder, labels_placeholder,
+            run_params.get('tta_level', 2) if FLAGS.tta_level is None else FLAGS.tta_level,
+            **network)
+        description = (f'{run_dirs.MODEL_NAMES[model]} with block widths '
+                       f'{"/".join(map(str, network["widths"]))}')
     else:
         images_placeholder, labels_placeholder = image_placeholders()
         # No dropout when testing: rate 0 (the seeds then do not matter)
@@ -127,6 +133,8 @@ def load_own_images(checkpoint, model):
     else:  # a checkpoint from elsewhere: take the mean from the training data
         mean_image = data_helpers.load_data(FLAGS.data_dir)['mean_image']
     images = images - mean_image
+    if model == 'deep_cnn':  # part 4 scales each colour as airbench94 does
+        return deep_cnn_input.standardize(cifar10_files.to_nhwc(images), mean_image)
     return images if model == 'fc' else cifar10_files.to_nhwc(images)
 
 
@@ -139,8 +147,15 @@ def print_top_classes(probabilities):
 
 
 def main(argv):
-    """Finds the newest checkpoint, restores it, tests or classifies."""
+    """Finds the newest checkpoint, restores it, tests or classifies.
+
+    (The post runs at the top level of the script; entry_point.run_main at the
+    bottom turns an error you can fix into a message instead of a traceback.)
+    """
     begin_time = time.time()
+    # The post then prints "Parameters:" and each flag, in capitals. Not here:
+    # the model, its size and its data come from the checkpoint and the run's
+    # params.json, so the flags' defaults would show values the run did not use.
     more_images = cli.parse_flags(FLAGS, argv, FLAG_RULES, allow_arguments=True)
     if more_images and not FLAGS.image:
         raise UserError(f'Unexpected argument {more_images[0]!r}: to classify images, pass '
@@ -159,13 +174,7 @@ def main(argv):
      description) = build_graph(model, run_params)
     # The step counter, restored too: it tells the step the checkpoint was saved at
     global_step = tf.Variable(0, name='global_step', trainable=False, dtype=tf.int64)
-    if model == 'deep_cnn' and run_params.get('ema_decay'):
-        # The classic TF1 way (TensorFlow's cifar10_eval.py): a Saver that
-        # fills each variable with its moving average, saved as its shadow
-        ema = tf.train.ExponentialMovingAverage(run_params['ema_decay'])
-        saver = tf.train.Saver(ema.variables_to_restore(deep_cnn_model.averaged_variables()))
-    else:
-        saver = tf.train.Saver()
+    saver = tf.train.Saver()
 
     with tf.Session() as sess:
         print('Restoring variables from checkpoint')
@@ -178,18 +187,25 @@ def main(argv):
                                        feed_dict={images_placeholder: own_images}))
         else:
             # The run's own data and split, so that the test images are centred
-            # with the very mean image the model was trained with
+            # with the very mean image the model was trained with (the post
+            # loads the default folder first thing, before building the graph)
             data = data_helpers.load_data(FLAGS.data_dir or run_params.get('data_dir'),
                                           run_params.get('validation_size', 0))
             if model != 'fc':
                 data = data_helpers.reshape_data(data)
-            # The post feeds all test images in one sess.run; do_eval takes
-            # 1,000 at a time, so memory stays bounded
+            if model == 'deep_cnn':  # part 4 scales each colour as airbench94 does
+                deep_cnn_input.standardize(data['images_test'], data['mean_image'])
+            # The post feeds all test images in one accuracy.eval; do_eval
+            # (tutorial_support/batch_eval.py) runs, for each slice of 1,000,
+            #     sess.run([accuracy, predictions], feed_dict={
+            #         images_placeholder: images[start:start + 1000],
+            #         labels_placeholder: labels[start:start + 1000]})
+            # and weights each slice's accuracy by its size, so memory stays bounded
             test_accuracy, predicted = batch_eval.do_eval(
                 sess, accuracy, tf.argmax(logits, 1), images_placeholder,
                 labels_placeholder, (data['images_test'], data['labels_test']))
             print(f'Test accuracy {test_accuracy:g}')
-            confusion.report_test_set(data, predicted)
+            confusion.report_test_set(data, predicted)  # not in the post: what it mixes up
 
     end_time = time.time()
     print(f'Total time: {end_time - begin_time:5.2f}s')

@@ -79,6 +79,7 @@ def placeholder_inputs():
     size, channels = data_helpers.IMAGE_SIZE, data_helpers.CHANNELS
     images_placeholder = tf.placeholder(tf.float32, shape=[None, size, size, channels],
                                         name='images')
+    # The class numbers, not the notebook's one-hot rows (see cnn_model.loss)
     labels_placeholder = tf.placeholder(tf.int64, shape=[None], name='image-labels')
     dropout_rate_placeholder = tf.placeholder_with_default(0.0, shape=[], name='dropout_rate')
     dropout_seeds_placeholder = tf.placeholder_with_default(
@@ -152,6 +153,9 @@ def run_training(data, run_dir, resume_from=None):
                 saver.restore(sess, resume_from)
         else:
             sess.run(init)
+            # Step 0 kept too: the initial weights, for tf2/'s --init_from_tf1
+            with training_stops.save_errors_explained(run_dir, resume_command):
+                saver.save(sess, checkpoint_file, global_step=global_step)
 
         # The summary writers, closed however the block ends: the run's own,
         # and the training and validation accuracy, each in a sub-folder under
@@ -177,8 +181,11 @@ def run_training(data, run_dir, resume_from=None):
                 start_batch = first_batch if epoch == first_epoch else 0
                 minibatch_cost = 0.0
                 num_minibatches = num_batches - start_batch
-                # A fresh shuffle of the training set, cut into minibatches
-                # (the next one is gathered while the current one trains)
+                # A fresh shuffle of the training set, cut into minibatches, the
+                # last one smaller (the next is gathered while one trains). The
+                # notebook's random_mini_batches returns the epoch's minibatches
+                # all at once; gen_epoch hands them out one at a time, shuffled by
+                # (--seed, epoch), so a resumed run gets the very same minibatches.
                 minibatches = prefetch.prefetch(data_helpers.gen_epoch(
                     train_set, FLAGS.batch_size, seed=FLAGS.seed, epoch=epoch,
                     start_batch=start_batch))
@@ -203,20 +210,28 @@ def run_training(data, run_dir, resume_from=None):
                                  dropout_seeds_placeholder: dropout_seeds(step)}
                     _, temp_cost = sess.run([train_op, cost], feed_dict=feed_dict)
                     training_stops.check_step(temp_cost, step, run_dir)
-                    minibatch_cost += float(temp_cost) / num_minibatches  # the epoch's mean
+                    # The epoch's mean cost, divided by the number of minibatches
+                    # run (the notebook divides by int(m / minibatch_size), which
+                    # leaves out the last, smaller one it also adds up)
+                    minibatch_cost += float(temp_cost) / num_minibatches
                     step += 1
                     progress_bar.update(done, f'cost {temp_cost:.3f}')
                 # On a terminal, the bar gives way to a line that stays, as in Keras
                 progress_bar.close(f'Epoch {epoch + 1}/{FLAGS.epochs}: '
                                    f'{time.time() - epoch_start:.1f}s, cost {minibatch_cost:.4f}')
 
-                # The epoch's cost for TensorBoard (like every summary, at the
-                # global step), and a checkpoint
+                # The epoch's cost for TensorBoard, at the global step like every
+                # summary (the notebook keeps each epoch's cost and plots "Costs
+                # over time" at the end; TensorBoard draws it while the run goes)
                 summary_writer.add_summary(summaries.scalars(cost=minibatch_cost), step)
+                # A checkpoint of the epoch (the notebook's model() returns the
+                # trained parameters; here they are on disk, for restore_model.py
+                # and --resume)
                 with training_stops.save_errors_explained(run_dir, resume_command):
                     saver.save(sess, checkpoint_file, global_step=global_step)
 
-                # Print the cost and the accuracies every 10 epochs
+                # Print the cost and the accuracies every 10 epochs (each set
+                # 1,000 images at a time, as at the end)
                 if epoch % PRINT_EVERY == 0:
                     train_accuracy, _ = batch_eval.do_eval(
                         sess, accuracy, predictions, images_placeholder, labels_placeholder,
@@ -231,8 +246,14 @@ def run_training(data, run_dir, resume_from=None):
                           f'{train_accuracy:f}, validation accuracy: {validation_accuracy:f}')
 
             # Calculate the accuracy on the training set and, once, the test
-            # set (the notebook feeds each whole set at once; do_eval takes
-            # 1,000 images at a time, so memory stays bounded)
+            # set. The notebook feeds each whole set in one evaluation;
+            # do_eval (tutorial_support/batch_eval.py) runs, for each slice of
+            # 1,000 images,
+            #     sess.run([accuracy, predictions], feed_dict={
+            #         images_placeholder: images[start:start + 1000],
+            #         labels_placeholder: labels[start:start + 1000]})
+            # and weights each slice's accuracy by its size, so memory stays
+            # bounded
             train_accuracy, _ = batch_eval.do_eval(
                 sess, accuracy, predictions, images_placeholder, labels_placeholder, train_set)
             test_accuracy, predicted = batch_eval.do_eval(
@@ -276,7 +297,10 @@ def main(argv):
         FLAGS.seed = cli.random_seed()
     cli.print_parameters(FLAGS)
 
-    # Load CIFAR-10 as 32 x 32 x 3 images
+    # Load CIFAR-10 as 32 x 32 x 3 images, the mean training image subtracted
+    # as in parts 1 and 2 (the notebook feeds the raw pixel values; here one
+    # loader serves every part, and restore_model.py and --image prepare every
+    # model's images alike)
     data = data_helpers.reshape_data(
         data_helpers.load_data(FLAGS.data_dir, FLAGS.validation_size))
     cli.check_batch_size(FLAGS.batch_size, len(data['labels_train']))

@@ -1,29 +1,32 @@
-"""Trains the deeper, wider CNN on CIFAR-10 (part 4, the runner).
+"""Trains airbench94, the network and recipe of part 4, on CIFAR-10 (part 4, the runner).
 
-    python run_deep_cnn_model.py                   # 16 epochs, for the full set
-    python run_deep_cnn_model.py --data_dir ../shared/cifar-10-sample --epochs 30
+    python run_deep_cnn_model.py               # airbench94: 9.9 epochs of 1,024 images a batch
+    python run_deep_cnn_model.py --data_dir DIR --batch_size 128 --epochs 10   # a small set
 
-The graph comes from the functions of `deep_cnn_model.py`; each ingredient of
-the recipe has a flag that switches it off or tunes it. Every epoch goes
-through the training set once in shuffled minibatches, each flipped and
-shifted anew (`deep_cnn_model.augment`), at a learning rate that rises and
-falls with the global step. Every 5 epochs the cost and the accuracy on the
-training and validation sets are printed. As in part 3, the run logs to its
-own folder `train_dir/YYYYmmdd-HHMMSS_deep_cnn_.../` and saves a checkpoint
-there after every epoch; what the posts do not teach is called from
-`tutorial_support` by name.
+The graph comes from the functions of `deep_cnn_model.py`, the images from
+`deep_cnn_input.py`; every setting of airbench94's `hyp` is a flag here, with its
+value as default, and each ingredient of the recipe a flag that switches it off
+or tunes it. Each epoch goes through the training set once in shuffled
+minibatches, each shifted anew and mirrored every other epoch; every 5 steps
+Lookahead pulls the weights back toward their slow average. After every epoch
+the cost and the accuracies are printed, and a checkpoint saved in the run's own
+folder `train_dir/YYYYmmdd-HHMMSS_deep_cnn_.../`; what the posts do not teach is
+called from `tutorial_support` by name.
 """
 
+import math
 import os
 import time
 
 # First, before TensorFlow: it keeps TensorFlow's start-up notes off the terminal
 import tutorial_support.quiet_tensorflow  # noqa: F401
 
+import numpy as np
 import tensorflow.compat.v1 as tf
 from absl import flags
 
 import data_helpers
+import deep_cnn_input
 import deep_cnn_model
 from tutorial_support import (
     batch_eval,
@@ -46,49 +49,65 @@ from tutorial_support import (
 tf.disable_eager_execution()
 
 # ---------------------------------------------------------------------------
-# Model parameters as command-line flags
+# Model parameters as command-line flags: airbench94's hyp, its values the defaults
 # ---------------------------------------------------------------------------
 FLAGS = flags.FlagValues()
-flags.DEFINE_integer('epochs', 16, 'Number of passes over the training set (16 suits the '
-                     'full set); the learning rate schedule stretches over them.',
-                     flag_values=FLAGS)
-flags.DEFINE_integer('batch_size', 128, 'Images per minibatch.', flag_values=FLAGS)
-flags.DEFINE_integer('width', deep_cnn_model.DEFAULT_WIDTH,
-                     'Channels of the first block; the second has twice, the third four '
-                     'times as many: 32 fits a 2-core laptop, 64 or more a GPU.',
-                     flag_values=FLAGS)
-# One flag per ingredient of the recipe: each switches it off or tunes it
-flags.DEFINE_boolean('batch_norm', True, 'Normalise each channel after every convolution '
-                     '(--nobatch_norm: a bias instead).', flag_values=FLAGS)
-flags.DEFINE_float('learning_rate', 0.4, 'Highest learning rate of the schedule.',
+flags.DEFINE_float('epochs', 9.9, 'Passes over the training set (a fraction ends the last '
+                   'one early); the learning rate schedule stretches over them.',
                    flag_values=FLAGS)
-flags.DEFINE_float('warmup', 0.2, 'Share of the steps over which the learning rate climbs '
-                   'to its highest (0: no warm-up).', flag_values=FLAGS)
-flags.DEFINE_float('momentum', 0.9, 'Nesterov momentum (0: plain SGD).', flag_values=FLAGS)
-flags.DEFINE_float('weight_decay', 5e-4, 'Decoupled weight decay per unit of learning rate '
-                   '(0: none).', flag_values=FLAGS)
+flags.DEFINE_integer('batch_size', 1024, 'Images per minibatch (the last smaller one of an '
+                     'epoch is left out).', flag_values=FLAGS)
+flags.DEFINE_float('learning_rate', 11.5, 'Learning rate per 1,024 images, as if momentum '
+                   'did not enlarge the steps.', flag_values=FLAGS)
+flags.DEFINE_float('momentum', 0.85, 'Nesterov momentum (0: plain SGD).', flag_values=FLAGS)
+flags.DEFINE_float('weight_decay', 0.0153, 'Weight decay per 1,024 images (0: none).',
+                   flag_values=FLAGS)
+flags.DEFINE_float('bias_scaler', 64.0, "How many times faster batch norm's biases learn.",
+                   flag_values=FLAGS)
 flags.DEFINE_float('label_smoothing', 0.2, 'Share of the target spread over all classes '
                    '(0: one-hot labels).', flag_values=FLAGS)
-flags.DEFINE_boolean('flip', True, 'Mirror half of the training images at random '
-                     '(--noflip: never).', flag_values=FLAGS)
+flags.DEFINE_float('warmup', 0.23, 'Share of the steps over which the learning rate climbs '
+                   'from 0.2 to 1 times its value (0: none).', flag_values=FLAGS)
+flags.DEFINE_integer('whiten_bias_epochs', 3, "Epochs the whitening layer's bias trains "
+                     'before it is frozen.', flag_values=FLAGS)
+flags.DEFINE_enum('flip', 'alternating', ['alternating', 'random', 'none'],
+                  'Mirroring of the training images: a random half once, then all every '
+                  'other epoch; or each at random every time; or never.', flag_values=FLAGS)
 flags.DEFINE_integer('translate', 2, 'Largest random shift of a training image, in pixels '
                      '(0: none).', flag_values=FLAGS)
-flags.DEFINE_boolean('test_flip', True, "Average each test image's logits with its mirror "
-                     "image's (--notest_flip: one view).", flag_values=FLAGS)
-flags.DEFINE_float('ema_decay', 0.0, 'Test with a moving average of the weights that keeps '
-                   'this share of its value at each step, e.g. 0.99 (0: the last weights).',
+flags.DEFINE_integer('block1_width', 64, 'Channels of the first block.', flag_values=FLAGS)
+flags.DEFINE_integer('block2_width', 256, 'Channels of the second block.', flag_values=FLAGS)
+flags.DEFINE_integer('block3_width', 256, 'Channels of the third block.', flag_values=FLAGS)
+flags.DEFINE_float('batch_norm_momentum', deep_cnn_model.BATCH_NORM_MOMENTUM,
+                   "Share of batch norm's running statistics kept at each step.",
                    flag_values=FLAGS)
+flags.DEFINE_float('scaling_factor', deep_cnn_model.SCALING_FACTOR,
+                   'The logits are multiplied by it.', flag_values=FLAGS)
+flags.DEFINE_integer('tta_level', 2, 'Test-time views of each image: 0 the image, 1 and its '
+                     'mirror image, 2 and both at two one-pixel shifts.', flag_values=FLAGS)
+flags.DEFINE_boolean('whiten', True, 'First layer: frozen whitening filters from training '
+                     'patches (--nowhiten: a trained convolution).', flag_values=FLAGS)
+flags.DEFINE_boolean('dirac', True, 'Start each convolution as the identity on its inputs.',
+                     flag_values=FLAGS)
+flags.DEFINE_boolean('lookahead', True, 'Pull the weights toward their slow average every '
+                     '5 steps.', flag_values=FLAGS)
+flags.DEFINE_enum('activation', 'gelu', ['gelu', 'relu'], 'Activation function.',
+                  flag_values=FLAGS)
+flags.DEFINE_boolean('trainable_bn_scale', False, "Let batch norm learn a scale (airbench: "
+                     'frozen at 1).', flag_values=FLAGS)
 cli.define_run_flags(FLAGS)  # train_dir, data_dir, seed, validation_size, resume
 # What the flag values must be; a resumed run's saved settings are checked too
-FLAG_RULES = dict(positive=('learning_rate', 'epochs', 'batch_size', 'width'),
-                  non_negative=('validation_size', 'seed', 'weight_decay', 'translate'),
-                  rates=('warmup', 'momentum', 'label_smoothing', 'ema_decay'),
-                  at_most={'seed': cli.LARGEST_SEED, 'width': cli.MOST_WIDTH,
-                           'translate': deep_cnn_model.MOST_TRANSLATE},
+WIDTHS = ('block1_width', 'block2_width', 'block3_width')
+FLAG_RULES = dict(positive=('learning_rate', 'epochs', 'batch_size', 'scaling_factor') + WIDTHS,
+                  non_negative=('validation_size', 'seed', 'weight_decay', 'translate',
+                                'bias_scaler', 'whiten_bias_epochs', 'tta_level'),
+                  rates=('momentum', 'label_smoothing', 'warmup', 'batch_norm_momentum'),
+                  at_most={'seed': cli.LARGEST_SEED, 'tta_level': 2,
+                           'translate': deep_cnn_input.MOST_TRANSLATE,
+                           **dict.fromkeys(WIDTHS, cli.MOST_WIDTH)},
                   writable=('train_dir',))
 
 MODEL = 'deep_cnn'
-PRINT_EVERY = 5       # epochs between the progress lines
 SUMMARY_EVERY = 100   # steps between TensorBoard summaries
 
 
@@ -99,7 +118,7 @@ def placeholder_inputs():
         images_placeholder: float32 [batch, 32, 32, 3].
         labels_placeholder: int64 [batch].
         training_placeholder: bool scalar, False unless fed: batch norm then
-            uses its moving statistics, as at test time. A training step
+            uses its running statistics, as at test time. A training step
             feeds True.
     """
     size, channels = data_helpers.IMAGE_SIZE, data_helpers.CHANNELS
@@ -114,7 +133,7 @@ def run_training(data, run_dir, resume_from=None):
     """Builds the graph, trains it for the given epochs, evaluates.
 
     Args:
-        data: the dict from `load_data`, reshaped to NHWC.
+        data: the dict from `load_data`, reshaped to NHWC and standardized.
         run_dir: the run folder for the summaries and checkpoints.
         resume_from: the checkpoint that --resume continues from, or None.
     """
@@ -125,41 +144,46 @@ def run_training(data, run_dir, resume_from=None):
     # otherwise, as in part 3, the test set.
     validation_set = (data.get('images_validation', data['images_test']),
                       data.get('labels_validation', data['labels_test']))
-    num_batches = data_helpers.batches_per_epoch(len(train_set[1]), FLAGS.batch_size)
+    steps_per_epoch = len(train_set[1]) // FLAGS.batch_size
+    total_steps = math.ceil(steps_per_epoch * FLAGS.epochs)
+    network = deep_cnn_model.network_settings(FLAGS.flag_values_dict())
+    # The whitening filters, from the patches of the first 5,000 training images
+    whitening = (deep_cnn_model.whitening_filters(train_set[0][:deep_cnn_model.WHITENING_IMAGES])
+                 if FLAGS.whiten else None)
+    # The alternating flip: a random half of the training images mirrored once
+    if FLAGS.flip == 'alternating':
+        deep_cnn_input.flip_half(train_set[0], FLAGS.seed)
 
     # Create the placeholders
     images_placeholder, labels_placeholder, training_placeholder = placeholder_inputs()
     # Forward propagation: build the network up to the logits
-    logits = deep_cnn_model.inference(images_placeholder, training_placeholder, FLAGS.width,
-                                      FLAGS.batch_norm)
-    # Cost function, with smoothed labels
+    logits = deep_cnn_model.inference(images_placeholder, training_placeholder,
+                                      whitening=whitening, dirac=FLAGS.dirac, **network)
+    # Cost function: the summed cross-entropy with smoothed labels
     cost = deep_cnn_model.loss(logits, labels_placeholder, FLAGS.label_smoothing)
-    # The learning rate of each step, computed from the step counter
-    global_step = tf.train.get_or_create_global_step()
-    learning_rate = deep_cnn_model.learning_rate_schedule(
-        global_step, FLAGS.learning_rate, FLAGS.epochs * num_batches, FLAGS.warmup)
-    # Backpropagation: Nesterov momentum and weight decay, counting the steps
-    # in global_step; batch norm's moving statistics are updated with it
-    train_op = deep_cnn_model.training(cost, learning_rate, FLAGS.momentum,
-                                       FLAGS.weight_decay)
-    # With --ema_decay: after each step, the moving average of the weights
-    # (and of batch norm's statistics) takes a step toward them
-    train_op, ema = deep_cnn_model.average_weights(train_op, FLAGS.ema_decay)
-    # Accuracy of a batch at test time (with --test_flip, of each image and its
-    # mirror image; with --ema_decay, with the averaged weights), and the
-    # predictions and their probabilities (for the reports at the end)
+    # Backpropagation: Nesterov momentum in airbench's units, counting the steps
+    # in global_step; batch norm's running statistics are updated with it
+    train_op, frozen_bias_train_op = deep_cnn_model.training(
+        cost, total_steps, FLAGS.batch_size, FLAGS.learning_rate, FLAGS.momentum,
+        FLAGS.weight_decay, FLAGS.bias_scaler, FLAGS.warmup)
+    global_step = tf.train.get_global_step()
+    # Lookahead's slow weights, and the ops that pull the weights toward them
+    lookahead_op, lookahead_finish_op = deep_cnn_model.lookahead(total_steps)
+    # Accuracy at test time: of one view (after each epoch, as airbench), and of
+    # --tta_level's views (at the end); the predictions and their probabilities
+    epoch_accuracy, epoch_logits = deep_cnn_model.evaluation(images_placeholder,
+                                                             labels_placeholder, 0, **network)
+    epoch_predictions = tf.argmax(epoch_logits, 1)
     accuracy, test_logits = deep_cnn_model.evaluation(images_placeholder, labels_placeholder,
-                                                      FLAGS.width, FLAGS.test_flip,
-                                                      FLAGS.batch_norm, ema)
+                                                      FLAGS.tta_level, **network)
     predictions = tf.argmax(test_logits, 1)
     probabilities = tf.nn.softmax(test_logits)
     # All summaries for TensorBoard in one op
     summary = tf.summary.merge_all()
-    # The first layer's filters, drawn as pictures at the end of training, and
-    # the features the last layer sees (one per channel of block 3), for the
-    # Projector (both of the last weights, also with --ema_decay)
-    with tf.variable_scope('deep_cnn/block1/conv1', reuse=True):
-        conv1_filters = tf.get_variable('filters')
+    # The whitening filters, drawn as pictures at the end of training, and the
+    # features the last layer sees (one per channel of block 3), for the Projector
+    with tf.variable_scope('deep_cnn/whiten', reuse=True):
+        whitening_filters = tf.get_variable('filters')
     features = tf.get_default_graph().get_tensor_by_name('deep_cnn/fc/features:0')
 
     # Initialize all the variables
@@ -178,6 +202,9 @@ def run_training(data, run_dir, resume_from=None):
                 saver.restore(sess, resume_from)
         else:
             sess.run(init)
+            # Step 0 kept too: the initial weights, for tf2/'s --init_from_tf1
+            with training_stops.save_errors_explained(run_dir, resume_command):
+                saver.save(sess, checkpoint_file, global_step=global_step)
 
         # The summary writers, closed however the block ends: the run's own,
         # and the training and validation accuracy, each in a sub-folder under
@@ -194,51 +221,55 @@ def run_training(data, run_dir, resume_from=None):
 
             # A resumed run starts mid-epoch, where the interrupted one stopped
             step = int(sess.run(global_step))
-            first_epoch, first_batch = divmod(step, num_batches)
+            first_epoch, first_batch = divmod(step, steps_per_epoch)
 
             # Do the training loop
-            for epoch in range(first_epoch, FLAGS.epochs):
+            for epoch in range(first_epoch, math.ceil(FLAGS.epochs)):
                 epoch_start = time.time()
                 start_batch = first_batch if epoch == first_epoch else 0
-                minibatch_cost = 0.0
-                num_minibatches = num_batches - start_batch
+                stop_batch = min(steps_per_epoch, total_steps - epoch * steps_per_epoch)
+                minibatch_cost = right_answers = 0.0
                 # A fresh shuffle of the training set, cut into minibatches
                 # (the next one is gathered while the current one trains)
-                minibatches = prefetch.prefetch(data_helpers.gen_epoch(
-                    train_set, FLAGS.batch_size, seed=FLAGS.seed, epoch=epoch,
-                    start_batch=start_batch))
-                progress_bar = progress.ProgressBar(num_minibatches,
-                                                    f'Epoch {epoch + 1}/{FLAGS.epochs}')
+                minibatches = prefetch.prefetch(deep_cnn_input.epoch_batches(
+                    train_set, FLAGS.batch_size, FLAGS.seed, epoch, start_batch, stop_batch))
+                progress_bar = progress.ProgressBar(stop_batch - start_batch,
+                                                    f'Epoch {epoch + 1}/{math.ceil(FLAGS.epochs)}')
+                # airbench trains the whitening layer's bias for 3 epochs, then freezes it
+                step_op = train_op if epoch < FLAGS.whiten_bias_epochs else frozen_bias_train_op
 
                 for done, (minibatch_images, minibatch_labels) in enumerate(minibatches, 1):
-                    # Every 100 steps, the summaries of the minibatch as the
-                    # model sees it at test time (the switch left at False),
-                    # and the learning rate
-                    if step % SUMMARY_EVERY == 0:
-                        summary_str = sess.run(summary, feed_dict={
-                            images_placeholder: minibatch_images,
-                            labels_placeholder: minibatch_labels})
-                        summary_writer.add_summary(summary_str, step)
-
-                    # Data augmentation: the batch flipped and shifted at
-                    # random, drawn from (seed, step), so new in every epoch
-                    minibatch_images = deep_cnn_model.augment(
-                        minibatch_images, FLAGS.seed, step, FLAGS.flip, FLAGS.translate)
-                    # Run the session to execute the optimizer and the cost,
-                    # in training mode (batch norm with the batch's statistics,
-                    # the moving ones updated); a NaN or infinite cost (or a
-                    # stop signal meanwhile) stops the run here
+                    # Data augmentation: the batch shifted at random, drawn
+                    # from (seed, step), and mirrored in odd epochs
+                    minibatch_images = deep_cnn_input.augment(
+                        minibatch_images, FLAGS.seed, step, epoch, FLAGS.flip, FLAGS.translate)
+                    # Run the session to execute the optimizer and the cost, in
+                    # training mode (batch norm with the batch's statistics);
+                    # every 100 steps also the summaries. A NaN or infinite cost
+                    # (or a stop signal meanwhile) stops the run here.
                     feed_dict = {images_placeholder: minibatch_images,
                                  labels_placeholder: minibatch_labels,
                                  training_placeholder: True}
-                    _, temp_cost = sess.run([train_op, cost], feed_dict=feed_dict)
+                    fetches = [step_op, cost, logits]
+                    if step % SUMMARY_EVERY == 0:
+                        fetches.append(summary)
+                    _, temp_cost, batch_logits, *summary_str = sess.run(fetches, feed_dict)
+                    # Lookahead: every 5 steps the weights are pulled toward their
+                    # slow average; after the last step they are set to it
+                    if FLAGS.lookahead and (step + 1) % deep_cnn_model.LOOKAHEAD_EVERY == 0:
+                        sess.run(lookahead_op)
+                    if FLAGS.lookahead and step + 1 == total_steps:
+                        sess.run(lookahead_finish_op)
                     training_stops.check_step(temp_cost, step, run_dir)
-                    minibatch_cost += float(temp_cost) / num_minibatches  # the epoch's mean
+                    if summary_str:
+                        summary_writer.add_summary(summary_str[0], step)
+                    temp_cost /= len(minibatch_labels)  # the mean per image
+                    minibatch_cost += temp_cost / (stop_batch - start_batch)  # the epoch's mean
+                    right_answers += np.sum(np.argmax(batch_logits, 1) == minibatch_labels)
                     step += 1
                     progress_bar.update(done, f'cost {temp_cost:.3f}')
-                # On a terminal, the bar gives way to a line that stays, as in Keras
-                progress_bar.close(f'Epoch {epoch + 1}/{FLAGS.epochs}: '
-                                   f'{time.time() - epoch_start:.1f}s, cost {minibatch_cost:.4f}')
+                progress_bar.close()
+                epoch_time = time.time() - epoch_start
 
                 # The epoch's cost for TensorBoard (like every summary, at the
                 # global step), and a checkpoint
@@ -246,52 +277,41 @@ def run_training(data, run_dir, resume_from=None):
                 with training_stops.save_errors_explained(run_dir, resume_command):
                     saver.save(sess, checkpoint_file, global_step=global_step)
 
-                # Print the cost and the accuracies every 5 epochs, and after the last
-                if epoch % PRINT_EVERY == 0 or epoch == FLAGS.epochs - 1:
-                    train_accuracy, _ = batch_eval.do_eval(
-                        sess, accuracy, predictions, images_placeholder, labels_placeholder,
-                        train_set)
-                    validation_accuracy, _ = batch_eval.do_eval(
-                        sess, accuracy, predictions, images_placeholder, labels_placeholder,
-                        validation_set)
-                    train_writer.add_summary(summaries.scalars(accuracy=train_accuracy), step)
-                    validation_writer.add_summary(
-                        summaries.scalars(accuracy=validation_accuracy), step)
-                    print(f'Cost after epoch {epoch}: {minibatch_cost:f}, train accuracy: '
-                          f'{train_accuracy:f}, validation accuracy: {validation_accuracy:f}')
+                # The cost and the accuracies after every epoch: of the epoch's
+                # training batches (as trained on), and of the validation set
+                train_accuracy = right_answers / ((stop_batch - start_batch) * FLAGS.batch_size)
+                validation_accuracy, _ = batch_eval.do_eval(
+                    sess, epoch_accuracy, epoch_predictions, images_placeholder,
+                    labels_placeholder, validation_set)
+                train_writer.add_summary(summaries.scalars(accuracy=train_accuracy), step)
+                validation_writer.add_summary(
+                    summaries.scalars(accuracy=validation_accuracy), step)
+                print(f'Cost after epoch {epoch}: {minibatch_cost:f}, train accuracy: '
+                      f'{train_accuracy:f}, validation accuracy: {validation_accuracy:f} '
+                      f'({epoch_time:.1f}s)')
 
-            # Calculate the accuracy on the training set and, once, the test
-            # set, 1,000 images at a time
-            train_accuracy, _ = batch_eval.do_eval(
-                sess, accuracy, predictions, images_placeholder, labels_placeholder, train_set)
+            # The accuracy on the test set, once, with --tta_level's views,
+            # 1,000 images at a time
             test_accuracy, predicted = batch_eval.do_eval(
                 sess, accuracy, predictions, images_placeholder, labels_placeholder,
                 (data['images_test'], data['labels_test']))
-            print(f'Train Accuracy: {train_accuracy:g}')
             print(f'Test Accuracy: {test_accuracy:g}')
-            # The final values for TensorBoard (without --validation_size the
-            # "validation" set is the test set)
-            if FLAGS.validation_size:
-                validation_accuracy, _ = batch_eval.do_eval(
-                    sess, accuracy, predictions, images_placeholder, labels_placeholder,
-                    validation_set)
-            else:
-                validation_accuracy = test_accuracy
-            train_writer.add_summary(summaries.scalars(accuracy=train_accuracy), step)
-            validation_writer.add_summary(summaries.scalars(accuracy=validation_accuracy), step)
             summary_writer.add_summary(summaries.scalars(test_accuracy=test_accuracy), step)
 
             # What the model learned, for TensorBoard: the confusion matrix and
-            # guesses, the first layer's filters, and where the features place
+            # guesses, the whitening filters, and where the features place
             # 1,000 test images
             test_features, test_probabilities, filters = sess.run(
-                [features, probabilities, conv1_filters],
+                [features, probabilities, whitening_filters],
                 feed_dict={images_placeholder: data['images_test'][:projector.PROJECTOR_IMAGES]})
-            confusion.report_test_set(data, predicted, summary_writer, step,
+            # (the pictures show the test images as data_helpers gave them)
+            shown = dict(data, images_test=deep_cnn_input.unstandardize(
+                data['images_test'][:projector.PROJECTOR_IMAGES], data['mean_image']))
+            confusion.report_test_set(shown, predicted, summary_writer, step,
                                       os.path.basename(run_dir), test_probabilities)
             summaries.write_pictures(summary_writer, step,
-                                     conv1_filters=pictures.conv_filters_picture(filters))
-            projector.write_projector(run_dir, test_features, data, predicted,
+                                     whitening_filters=pictures.conv_filters_picture(filters))
+            projector.write_projector(run_dir, test_features, shown, predicted,
                                       f'{test_features.shape[1]:,} features')
 
 
@@ -306,9 +326,12 @@ def main(argv):
         FLAGS.seed = cli.random_seed()
     cli.print_parameters(FLAGS)
 
-    # Load CIFAR-10 as 32 x 32 x 3 images
+    # Load CIFAR-10 as 32 x 32 x 3 images, standardized as airbench94 does
     data = data_helpers.reshape_data(
         data_helpers.load_data(FLAGS.data_dir, FLAGS.validation_size))
+    for images in ('images_train', 'images_validation', 'images_test'):
+        if images in data:
+            deep_cnn_input.standardize(data[images], data['mean_image'])
     cli.check_batch_size(FLAGS.batch_size, len(data['labels_train']))
 
     # Each run logs to its own folder, claimed while this process trains in it

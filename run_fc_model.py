@@ -69,6 +69,9 @@ CHECKPOINT_EVERY = 1000  # steps between checkpoints
 def placeholder_inputs():
     """Creates the placeholders that images and labels are fed into.
 
+    (The post creates them inline; a function, as in TensorFlow's
+    fully_connected_feed.py, keeps run_training the post's two sections.)
+
     Returns:
         images_placeholder: float32 [batch, 3072].
         labels_placeholder: int64 [batch].
@@ -102,7 +105,8 @@ def run_training(data, run_dir, resume_from=None):
     # Input placeholders: the images and labels are fed in at run time
     images_placeholder, labels_placeholder = placeholder_inputs()
 
-    # Operation for the classifier's result
+    # Operation for the classifier's result (the post's IMAGE_PIXELS and
+    # CLASSES constants are data_helpers.IMAGE_PIXELS and NUM_CLASSES here)
     logits = two_layer_fc.inference(images_placeholder, data_helpers.IMAGE_PIXELS,
                                     FLAGS.hidden1, data_helpers.NUM_CLASSES,
                                     reg_constant=FLAGS.reg_constant)
@@ -153,6 +157,9 @@ def run_training(data, run_dir, resume_from=None):
                 saver.restore(sess, resume_from)
         else:
             sess.run(tf.global_variables_initializer())
+            # Step 0 kept too: the initial weights, for tf2/'s --init_from_tf1
+            with training_stops.save_errors_explained(run_dir, resume_command):
+                saver.save(sess, checkpoint_file, global_step=global_step)
 
         # Create summary-writers: one for the graph and the summaries, and one
         # each for the accuracy on the training and the validation set, in
@@ -166,6 +173,7 @@ def run_training(data, run_dir, resume_from=None):
               tf.summary.FileWriter(os.path.join(run_dir, 'validation')) as validation_writer,
               training_stops.checkpoint_on_stop(saver, sess, checkpoint_file,
                                                 resume_command)):
+            # Not in the post: the run's model and flags, for TensorBoard's HParams tab
             summary_writer.add_summary(summaries.hparams(FLAGS, MODEL, run_dir))
 
             # Generate input data batches, from the step the run is at (0
@@ -210,19 +218,25 @@ def run_training(data, run_dir, resume_from=None):
 
                 # Periodically save checkpoint, and after the last step, so
                 # that restore_model.py finds the final weights whatever
-                # max_steps is
+                # max_steps is (a save that fails, on a full disk say, gets a
+                # message naming the last good checkpoint)
                 if (step + 1) % CHECKPOINT_EVERY == 0 or step + 1 == FLAGS.max_steps:
                     with training_stops.save_errors_explained(run_dir, resume_command):
                         saver.save(sess, checkpoint_file, global_step=global_step)
                     print('Saved checkpoint')
 
-            # After finishing the training, evaluate on the test set (the post
-            # feeds all 10,000 images in one sess.run; do_eval takes 1,000 at a
-            # time, so memory stays bounded)
+            # After finishing the training, evaluate on the test set. The post
+            # feeds all 10,000 images in one sess.run; do_eval
+            # (tutorial_support/batch_eval.py) runs, for each slice of 1,000,
+            #     sess.run([accuracy, predictions], feed_dict={
+            #         images_placeholder: images[start:start + 1000],
+            #         labels_placeholder: labels[start:start + 1000]})
+            # and weights each slice's accuracy by its size, so memory stays bounded
             test_accuracy, predicted = batch_eval.do_eval(
                 sess, accuracy, predictions, images_placeholder, labels_placeholder,
                 (data['images_test'], data['labels_test']))
             print(f'Test accuracy {test_accuracy:g}')
+            # Not in the post: the test accuracy for TensorBoard too
             final_step = sess.run(global_step)
             summary_writer.add_summary(summaries.scalars(test_accuracy=test_accuracy),
                                        final_step)
@@ -241,7 +255,11 @@ def run_training(data, run_dir, resume_from=None):
 
 
 def main(argv):
-    """Parses and checks the flags, loads the data, trains and tests the network."""
+    """Parses and checks the flags, loads the data, trains and tests the network.
+
+    (The post runs at the top level of the script; entry_point.run_main at the
+    bottom turns an error you can fix into a message instead of a traceback.)
+    """
     begin_time = time.time()
     cli.parse_flags(FLAGS, argv, FLAG_RULES)
     # With --resume: the newest two-layer run in train_dir and its last
@@ -256,7 +274,8 @@ def main(argv):
     cli.check_batch_size(FLAGS.batch_size, len(data['labels_train']))
 
     # Put logs for each run in a separate folder, train_dir/YYYYmmdd-HHMMSS_fc_...
-    # (the flags you changed), claimed while this process trains in it
+    # (the post's name is the date and time alone; the model and the flags you
+    # changed follow here), claimed while this process trains in it
     run_dir = run_dirs.prepare_run_dir(FLAGS, MODEL, data, run_dir)
     with run_lock.locked(run_dir):
         run_training(data, run_dir, resume_from)

@@ -32,6 +32,8 @@ from tutorial_support import (
 )
 
 # The post's TensorFlow 1 way: first define a graph, then run it in a Session.
+# (The post imports tensorflow 1.x; TensorFlow 2 keeps that API as
+# tensorflow.compat.v1, and runs it as a graph once eager execution is off.)
 tf.disable_eager_execution()
 
 # The post's parameters are plain variables; as flags, each can be changed on
@@ -52,7 +54,12 @@ FLAG_RULES = dict(positive=('batch_size', 'learning_rate', 'max_steps'), non_neg
 
 
 def main(argv):
-    """Loads CIFAR-10, trains the classifier, prints the test accuracy."""
+    """Loads CIFAR-10, trains the classifier, prints the test accuracy.
+
+    (The post runs these steps at the top level of the script; in main() they
+    run after the flags are checked, and entry_point.run_main at the bottom
+    turns an error you can fix into a message instead of a traceback.)
+    """
     begin_time = time.time()
     cli.parse_flags(FLAGS, argv, FLAG_RULES)
     # The post draws with np.random and leaves np.random.seed(1) commented out;
@@ -71,6 +78,7 @@ def main(argv):
     tf.reset_default_graph()  # a fresh graph each time main() runs
 
     # Placeholders: where the images and their labels are fed in at run time.
+    # (The post writes the numbers: 3072 values an image, 10 classes.)
     images_placeholder = tf.placeholder(tf.float32, shape=[None, data_helpers.IMAGE_PIXELS])
     labels_placeholder = tf.placeholder(tf.int64, shape=[None])
 
@@ -103,7 +111,8 @@ def main(argv):
         accuracies, losses = [], []  # for TensorBoard, with --train_dir
 
         for i in range(FLAGS.max_steps):
-            # A random batch of training images (drawn with replacement).
+            # A random batch of training images, drawn with replacement (the
+            # post's np.random.choice over the training images, from the seeded rng)
             indices = rng.integers(0, len(data_sets['labels_train']), FLAGS.batch_size)
             images_batch = data_sets['images_train'][indices]
             labels_batch = data_sets['labels_train'][indices]
@@ -122,12 +131,17 @@ def main(argv):
             losses.append(loss_value)
 
         # After training: the accuracy on the test set, which it has never
-        # seen (the post feeds all 10,000 images in one sess.run; do_eval
-        # takes 1,000 at a time, to keep memory low).
+        # seen. The post feeds all 10,000 images in one sess.run; do_eval
+        # (tutorial_support/batch_eval.py) runs, for each slice of 1,000,
+        #     sess.run([accuracy, predictions], feed_dict={
+        #         images_placeholder: images[start:start + 1000],
+        #         labels_placeholder: labels[start:start + 1000]})
+        # and weights each slice's accuracy by its size, to keep memory low.
         test_accuracy, predicted = batch_eval.do_eval(
             sess, accuracy, predictions, images_placeholder, labels_placeholder,
             (data_sets['images_test'], data_sets['labels_test']))
         print(f'Test accuracy {test_accuracy:g}')
+        # Not in the post: which classes the classifier mixes up
         confusion.report_test_set(data_sets, predicted)
 
         # With --train_dir, the run also goes to TensorBoard, which part 2

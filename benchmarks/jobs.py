@@ -94,6 +94,8 @@ def read_timing(side, row, run, lines, work_dir, timing_path):
     timing = {"total_seconds": outside_timing.printed_total_seconds(lines)}
     if row == "softmax":
         timing.update(outside_timing.step_line_timing(lines))
+    elif row == "deep_cnn":
+        timing.update(outside_timing.epoch_line_timing(lines, Path(work_dir) / TRAIN_DIR))
     else:
         timing.update(outside_timing.run_folder_timing(Path(work_dir) / TRAIN_DIR))
     outside_timing.check_plausible(timing, run["wall_seconds"])

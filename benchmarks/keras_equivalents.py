@@ -1,10 +1,13 @@
 """The suite's CIFAR-10 models in plain Keras 3: the benchmark's yardstick.
 
 A reader who did not want TF 1.x graph code would write these models with
-``keras.Sequential``, ``compile`` and ``fit``, so this is what the suite's
-scripts are timed against. Architecture, initialisers, optimiser, learning
-rate, batch size and number of optimiser steps match the suite's scripts; every
-other option is Keras's default.
+``keras.Sequential``, ``compile`` and ``fit``: the Keras way's scripts,
+``tf2/keras_softmax.py``, ``tf2/keras_fc.py``, ``tf2/keras_cnn.py`` and
+``tf2/keras_deep_cnn.py``. Each model here is built by its script's own
+``build_model``, with the script's flags at their defaults (and ``--seed 0``),
+so there is one Keras version of each model; this file adds only the timed
+``fit``, on the benchmark's settings (batch size, number of optimiser steps),
+without the scripts' run folders, TensorBoard logs and checkpoints.
 
 Usage:
     python benchmarks/keras_equivalents.py {softmax,fc,cnn,deep_cnn} --data_dir DIR
@@ -21,125 +24,61 @@ import time
 _START = time.perf_counter()
 
 import argparse  # noqa: E402
+import importlib.util  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 # Keras 3 can run on several backends; the comparison is with TensorFlow.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Use the suite's own loader, so both sides get exactly the same arrays.
 sys.path.insert(0, str(REPO_ROOT))
 import data_helpers  # noqa: E402
+import deep_cnn_input  # noqa: E402
+import deep_cnn_model  # noqa: E402
 
-IMAGE_PIXELS = 32 * 32 * 3
-CLASSES = 10
+SEED = 0
 
 # Training set-up of each suite script: batch size and either the number of
-# optimiser steps (softmax.py, run_fc_model.py) or of epochs (the CNN).
+# optimiser steps (softmax.py, run_fc_model.py) or of epochs (the CNNs).
 SETTINGS = {
     "softmax": {"batch_size": 100, "steps": 1000},
     "fc": {"batch_size": 400, "steps": 2000},
     "cnn": {"batch_size": 128, "epochs": 1},
-    "deep_cnn": {"batch_size": 128, "epochs": 1},
+    "deep_cnn": {"batch_size": 1024, "epochs": 1},
 }
 
 
-def build_softmax():
-    """Linear classifier of softmax.py: zero-initialised logits = x W + b."""
-    model = keras.Sequential([
-        keras.Input(shape=(IMAGE_PIXELS,)),
-        keras.layers.Dense(CLASSES, kernel_initializer="zeros",
-                           bias_initializer="zeros"),
-    ])
-    return model, keras.optimizers.SGD(learning_rate=0.005)
+def keras_way_script(model_name, *args):
+    """The Keras way's script of a model (``tf2/keras_NAME.py``), imported, its flags parsed.
 
+    Args:
+        model_name: One of SETTINGS.
+        args: Flags other than the defaults and ``--seed 0``.
 
-def build_fc(hidden_units=120, reg_constant=0.1):
-    """Two-layer network of two_layer_fc.py / run_fc_model.py (defaults).
-
-    The suite's regularisation term is ``reg_constant * sum(w**2) / 2`` and
-    Keras's L2(l2) is ``l2 * sum(w**2)``, hence ``l2 = reg_constant / 2``.
+    Returns:
+        The script as a module: ``build_model`` and the rest of it.
     """
-    regularizer = keras.regularizers.L2(reg_constant / 2)
-    model = keras.Sequential([
-        keras.Input(shape=(IMAGE_PIXELS,)),
-        keras.layers.Dense(
-            hidden_units, activation="relu",
-            kernel_initializer=keras.initializers.TruncatedNormal(
-                stddev=1 / math.sqrt(IMAGE_PIXELS)),
-            bias_initializer="zeros", kernel_regularizer=regularizer),
-        keras.layers.Dense(
-            CLASSES,
-            kernel_initializer=keras.initializers.TruncatedNormal(
-                stddev=1 / math.sqrt(hidden_units)),
-            bias_initializer="zeros", kernel_regularizer=regularizer),
-    ])
-    return model, keras.optimizers.SGD(learning_rate=0.001)
+    path = REPO_ROOT / "tf2" / f"keras_{model_name}.py"
+    spec = importlib.util.spec_from_file_location(f"keras_{model_name}", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    script.FLAGS([str(path), "--seed", str(SEED), *args])
+    keras.utils.set_random_seed(SEED)  # as the script does, before it builds its model
+    return script
 
 
-def build_cnn(dropout_rate=0.3):
-    """Convolutional network of part 3 (dropout active in training only)."""
-    model = keras.Sequential([
-        keras.Input(shape=(32, 32, 3)),
-        keras.layers.Conv2D(64, 4, strides=1, padding="same", use_bias=False,
-                            kernel_initializer="glorot_uniform"),
-        keras.layers.ReLU(),
-        keras.layers.MaxPool2D(3, strides=2, padding="same"),
-        keras.layers.Dropout(dropout_rate),
-        keras.layers.Conv2D(64, 2, strides=1, padding="same", use_bias=False,
-                            kernel_initializer="glorot_uniform"),
-        keras.layers.ReLU(),
-        keras.layers.MaxPool2D(3, strides=2, padding="same"),
-        keras.layers.Dropout(dropout_rate),
-        keras.layers.Flatten(),  # 8 x 8 x 64 = 4,096 features
-        keras.layers.Dense(CLASSES),
-    ])
-    return model, keras.optimizers.Adam(learning_rate=0.001)
-
-
-def build_deep_cnn(width=32, epochs=16, train_size=50_000, batch_size=128):
-    """The deep CNN of part 4 (run_deep_cnn_model.py's defaults), as a reader would write it.
-
-    Random flips and 2-pixel shifts as Keras's augmentation layers (active in
-    training only), three blocks of conv-pool-BN-ReLU and conv-BN-ReLU
-    (3 x 3 filters, He-normal, no biases), global max-pooling, `Dense(10)`;
-    Nesterov SGD with Keras's decoupled weight decay and a warm-up-then-decay
-    schedule over ``epochs``; label smoothing 0.2 (see ``compile_args``).
-    """
-    layers = [keras.Input(shape=(32, 32, 3)),
-              keras.layers.Rescaling(1 / 64),
-              keras.layers.RandomFlip("horizontal"),
-              keras.layers.RandomTranslation(2 / 32, 2 / 32, fill_mode="reflect")]
-    for channels in (width, 2 * width, 4 * width):
-        layers += [
-            keras.layers.Conv2D(channels, 3, padding="same", use_bias=False,
-                                kernel_initializer="he_normal"),
-            keras.layers.MaxPool2D(2),
-            keras.layers.BatchNormalization(momentum=0.9),
-            keras.layers.ReLU(),
-            keras.layers.Conv2D(channels, 3, padding="same", use_bias=False,
-                                kernel_initializer="he_normal"),
-            keras.layers.BatchNormalization(momentum=0.9),
-            keras.layers.ReLU()]
-    layers += [keras.layers.GlobalMaxPool2D(), keras.layers.Dense(CLASSES)]
-    total_steps = epochs * math.ceil(train_size / batch_size)
-    warmup_steps = int(0.2 * total_steps)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0, total_steps - warmup_steps, alpha=0.0, warmup_target=0.4,
-        warmup_steps=warmup_steps)
-    optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=0.9, nesterov=True,
-                                     weight_decay=5e-4)
-    return keras.Sequential(layers), optimizer
-
-
-BUILDERS = {"softmax": build_softmax, "fc": build_fc, "cnn": build_cnn,
-            "deep_cnn": build_deep_cnn}
+def build(model_name):
+    """softmax, fc or cnn: its Keras way's model at the script's defaults, compiled."""
+    return keras_way_script(model_name).build_model()
 
 
 def epochs_for(steps, train_size, batch_size):
@@ -157,7 +96,7 @@ def run(model_name, data_dir):
     """Load the data, train one model, print its test accuracy.
 
     Args:
-        model_name: One of ``softmax``, ``fc``, ``cnn``.
+        model_name: One of SETTINGS.
         data_dir: Folder with the CIFAR-10 batch files.
 
     Returns:
@@ -174,23 +113,21 @@ def run(model_name, data_dir):
     epochs = settings.get("epochs") or epochs_for(
         settings["steps"], len(data["labels_train"]), batch_size)
 
-    model, optimizer = BUILDERS[model_name]()
-    labels_train, labels_test = data["labels_train"], data["labels_test"]
-    if model_name == "deep_cnn":
-        # Label smoothing takes one-hot labels in Keras
-        loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.2)
-        labels_train = keras.utils.to_categorical(labels_train, CLASSES)
-        labels_test = keras.utils.to_categorical(labels_test, CLASSES)
-    else:
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    with tempfile.TemporaryDirectory() as scratch:
+        if model_name == "deep_cnn":
+            model, fit_arguments, predict = deep_cnn(data, batch_size, epochs, scratch)
+        else:
+            model = build(model_name)
+            fit_arguments = dict(x=data["images_train"], y=data["labels_train"],
+                                 batch_size=batch_size, epochs=epochs)
+            predict = model.predict
 
-    start = time.perf_counter()
-    model.fit(data["images_train"], labels_train,
-              batch_size=batch_size, epochs=epochs, verbose=0)
-    train_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        model.fit(verbose=0, **fit_arguments)
+        train_seconds = time.perf_counter() - start
 
-    _, accuracy = model.evaluate(data["images_test"], labels_test, verbose=0)
+    logits = predict(data["images_test"], batch_size=1000, verbose=0)
+    accuracy = np.mean(np.argmax(logits, 1) == data["labels_test"])
     print(f"Test accuracy {accuracy:g}")
     total_seconds = time.perf_counter() - _START
     print(f"Total time: {total_seconds:5.2f}s")
@@ -203,10 +140,39 @@ def run(model_name, data_dir):
     }
 
 
+def deep_cnn(data, batch_size, epochs, scratch):
+    """Part 4 as tf2/keras_deep_cnn.py trains it, `epochs` epochs of `batch_size`.
+
+    The script's model, batches and the callbacks of its recipe (Lookahead, the
+    whitening bias frozen after 3 epochs), and its test-time views. Lookahead
+    saves its slow weights after every epoch (for --resume): into `scratch`.
+
+    Returns:
+        (model, the arguments of its fit, the predict of its test-time views).
+    """
+    script = keras_way_script("deep_cnn", "--epochs", str(epochs),
+                              "--batch_size", str(batch_size))
+    # airbench94's per-colour standardization, its whitening filters, its flip
+    for images in ("images_train", "images_test"):
+        deep_cnn_input.standardize(data[images], data["mean_image"])
+    train_set = (data["images_train"], data["labels_train"])
+    steps_per_epoch = len(train_set[1]) // batch_size
+    total_steps = math.ceil(steps_per_epoch * epochs)
+    model = script.build_model(deep_cnn_model.whitening_filters(
+        train_set[0][:deep_cnn_model.WHITENING_IMAGES]), total_steps)
+    deep_cnn_input.flip_half(train_set[0], SEED)
+    callbacks = [script.Lookahead(total_steps, scratch, 0),
+                 script.FreezeWhiteningBias()]
+    fit_arguments = dict(x=script.minibatches(train_set, steps_per_epoch, total_steps, 0),
+                         epochs=math.ceil(epochs), steps_per_epoch=steps_per_epoch, shuffle=False,
+                         callbacks=callbacks)
+    return model, fit_arguments, script.with_test_views(model).predict
+
+
 def main():
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", choices=sorted(BUILDERS),
+    parser.add_argument("model", choices=sorted(SETTINGS),
                         help="which of the suite's models to train")
     parser.add_argument("--data_dir", required=True,
                         help="folder with the CIFAR-10 batch files")

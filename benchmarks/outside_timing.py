@@ -15,6 +15,10 @@ read from what they do anyway:
   first training step; the newest checkpoint ``checkpoints/model.ckpt-N.index``
   is written right after the last training step, and N is the global step. So
   training took ``mtime(model.ckpt-N.index) - wall_time`` for N steps.
+- ``run_deep_cnn_model.py`` prints each epoch's training time at the end of
+  its line, ``Cost after epoch 0: ... (41.2s)``: from the start of the epoch's
+  loop to its last step, before its checkpoint and evaluation; its newest
+  checkpoint's N is the number of steps.
 
 Every function returns a dict of timing keys, or raises ``TimingError`` saying
 what was missing; nothing is guessed.
@@ -27,6 +31,7 @@ from pathlib import Path
 from tensorboard.compat.proto import event_pb2
 
 TOTAL_TIME = re.compile(r"^Total time:\s*([0-9.]+)s\s*$")
+EPOCH_LINE = re.compile(r"^Cost after epoch \d+: .* \(([0-9.]+)s\)$")
 SOFTMAX_STEP = re.compile(r"^Step\s+(\d+): training accuracy")
 CHECKPOINT_INDEX = re.compile(r"^model\.ckpt-(\d+)\.index$")
 CHECKPOINT_FOLDER = "checkpoints"  # tutorial_support.run_dirs.CHECKPOINT_FOLDER
@@ -141,6 +146,20 @@ def run_folder_timing(train_dir):
             "run_folder": run_dir.name, "event_file": event_file.name,
             "step_0_summary_wall_time": start, "checkpoint": newest.name,
             "checkpoint_mtime": end}
+
+
+def epoch_line_timing(lines, train_dir):
+    """Training time of run_deep_cnn_model.py: its printed epoch times, and its steps.
+
+    Args:
+        lines: The child's stdout as (arrival seconds, text) pairs.
+        train_dir: The ``--train_dir`` given to the script, holding one run.
+    """
+    seconds = [float(match.group(1)) for _, text in lines if (match := EPOCH_LINE.match(text))]
+    if not seconds:
+        raise TimingError("no 'Cost after epoch ... (N s)' line")
+    steps = run_folder_timing(train_dir)["train_steps"]
+    return {"train_seconds": sum(seconds), "train_steps": steps, "epoch_seconds": seconds}
 
 
 def check_plausible(timing, wall_seconds):

@@ -36,14 +36,15 @@ def test_cnn_prints_the_published_lines(cnn_run):
 
 
 def test_cnn_checkpoint_per_epoch_and_summaries(cnn_run):
-    """model.ckpt-10 and -20 (one per epoch); events with cost, loss, accuracy, logits.
+    """model.ckpt-0 (the initial weights), -10 and -20 (one per epoch); events with cost,
+    loss, accuracy, logits.
 
     Everything is logged at the global step: the cost of an epoch at the step
     that ends it, like the loss of its batches.
     """
     train_dir, _ = cnn_run
     folder = run_folder(train_dir)
-    assert checkpoint_steps(folder) == [10, 20]
+    assert checkpoint_steps(folder) == [0, 10, 20]
     values = read_events(folder)
     costs = scalars(folder, 'cost')
     assert [step for step, _ in costs] == [10, 20]
@@ -87,9 +88,9 @@ def test_progress_bar_draws_on_a_terminal_only(monkeypatch):
 
 
 def test_cnn_keeps_the_checkpoint_of_every_epoch(run, cifar_dir, tmp_path):
-    """Six epochs, six checkpoints: every one stays (a Saver() would keep the last 5)."""
+    """Six epochs, six checkpoints and step 0's: every one stays (a Saver() keeps 5)."""
     train_dir = str(tmp_path / 'logs')
     code, _, err = run(run_cnn_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
                        '--epochs', '6', '--batch_size', '250')
     assert code == 0, err
-    assert checkpoint_steps(run_folder(train_dir)) == [2, 4, 6, 8, 10, 12]
+    assert checkpoint_steps(run_folder(train_dir)) == [0, 2, 4, 6, 8, 10, 12]

@@ -1,11 +1,10 @@
 """run_deep_cnn_model.py (part 4): its lines, TensorBoard files, --resume, flags, restoring.
 
-One two-epoch run of a narrow network (--width 8) on `cifar_dir`, read as a
+One two-epoch run of a narrow network (8 channels a block) on `cifar_dir`, read as a
 user reads it; then an interrupted and resumed run, bad flags, and
 restore_model.py on the run.
 """
 
-import json
 import os
 import re
 
@@ -19,7 +18,8 @@ from script_runs import assert_user_error, ctrl_c_after_steps, line_value, run_i
 import restore_model
 import run_deep_cnn_model
 
-ARGS = ('--epochs', '2', '--batch_size', '50', '--width', '8')
+ARGS = ('--epochs', '2', '--batch_size', '50', '--block1_width', '8', '--block2_width', '8',
+        '--block3_width', '8')
 
 
 @pytest.fixture(scope='module')
@@ -32,45 +32,45 @@ def deep_run(cifar_dir, tmp_path_factory):
 
 
 def test_deep_cnn_prints_progress_and_accuracies(deep_run):
-    """Cost lines after epochs 0 and 1 (every 5 and the last), train and test accuracy, time."""
+    """A cost line after every epoch, with its time; the test accuracy; checkpoints 0, 10, 20."""
     _, folder, out = deep_run
-    assert re.fullmatch(r'\d{8}-\d{6}_deep_cnn_batch_size=50_epochs=2_seed=1_width=8',
-                        os.path.basename(folder))
+    assert re.fullmatch(r'\d{8}-\d{6}_deep_cnn_batch_size=50_block1_width=8_block2_width=8_'
+                        r'block3_width=8_epochs=2_seed=1', os.path.basename(folder))
     cost_lines = re.findall(r'^Cost after epoch (\d): (\S+), train accuracy: (\S+), '
-                            r'validation accuracy: (\S+)$', out, re.MULTILINE)
+                            r'validation accuracy: (\S+) \((\d+\.\d)s\)$', out, re.MULTILINE)
     assert [line[0] for line in cost_lines] == ['0', '1']
     test_accuracy = float(line_value(out, 'Test Accuracy: '))
-    assert 0 <= float(line_value(out, 'Train Accuracy: ')) <= 1 and 0 <= test_accuracy <= 1
-    # Without --validation_size the validation set is the test set
-    assert float(cost_lines[1][3]) == pytest.approx(test_accuracy, abs=1e-6)
+    assert all(0 <= float(value) <= 1 for line in cost_lines for value in line[2:4])
+    assert 0 <= test_accuracy <= 1
     assert re.fullmatch(r'Total time: *\d+\.\d\ds', out.splitlines()[-1])
-    assert checkpoint_steps(folder) == [10, 20]
+    # Step 0: the initial weights, from which a TF2 twin can start
+    assert checkpoint_steps(folder) == [0, 10, 20]
 
 
 def test_deep_cnn_tensorboard_files(deep_run):
     """HParams with every ingredient's flag; the learning rate, accuracies, filters, Projector."""
     _, folder, out = deep_run
     assert hparams_of(folder) == {
-        'model': 'deep_cnn', 'batch_size': 50, 'epochs': 2, 'width': 8, 'seed': 1,
-        'learning_rate': 0.4, 'warmup': 0.2, 'momentum': 0.9, 'weight_decay': 5e-4,
-        'label_smoothing': 0.2, 'flip': True, 'translate': 2, 'test_flip': True,
-        'batch_norm': True, 'ema_decay': 0.0, 'validation_size': 0}
-    # Summaries every 100 steps: step 0 only, where the warm-up starts at 0
-    assert scalars(folder, 'learning_rate') == [(0, 0.0)]
-    assert [step for step, _ in scalars(os.path.join(folder, 'train'), 'accuracy')] \
-        == [10, 20, 20]
+        'model': 'deep_cnn', 'batch_size': 50, 'epochs': 2.0, 'seed': 1, 'block1_width': 8,
+        'block2_width': 8, 'block3_width': 8, 'learning_rate': 11.5, 'momentum': 0.85,
+        'weight_decay': 0.0153, 'bias_scaler': 64.0, 'label_smoothing': 0.2, 'warmup': 0.23,
+        'whiten_bias_epochs': 3, 'flip': 'alternating', 'translate': 2,
+        'batch_norm_momentum': 0.6, 'scaling_factor': pytest.approx(1 / 9), 'tta_level': 2,
+        'whiten': True, 'dirac': True, 'lookahead': True, 'activation': 'gelu',
+        'trainable_bn_scale': False, 'validation_size': 0}
+    # Summaries every 100 steps: step 0 only, where the warm-up starts at 0.2 x 11.5
+    assert scalars(folder, 'learning_rate') == [(0, pytest.approx(2.3))]
+    assert [step for step, _ in scalars(os.path.join(folder, 'train'), 'accuracy')] == [10, 20]
     (test,) = scalars(folder, 'test_accuracy')
     assert test == (20, pytest.approx(float(line_value(out, 'Test Accuracy: ')), abs=1e-6))
     tags = {tag for _, tag, _ in read_events(folder)}
-    assert {'Loss/loss', 'confusion_matrix', 'conv1_filters'} <= tags
-    filters = tf.train.load_checkpoint(checkpoint_path(folder, 20)).get_tensor(
-        'deep_cnn/block1/conv1/filters')
-    assert filters.shape == (3, 3, 3, 8)
-    assert picture(folder, 'conv1_filters').shape == (4 + 1 * 28, 4 + 8 * 28, 3)
+    assert {'Loss/loss', 'confusion_matrix', 'whitening_filters', 'cost'} <= tags
+    # 24 filters of 2 x 2 pixels, 8 to a row, each 16 pixels wide and 4 apart
+    assert picture(folder, 'whitening_filters').shape == (4 + 3 * 20, 4 + 8 * 20, 3)
     embedding = projector_embedding(folder)
-    assert embedding.tensor_name == '32 features'  # the 4 x 8 channels of block 3
+    assert embedding.tensor_name == '8 features'  # the channels of block 3
     features = np.loadtxt(os.path.join(folder, embedding.tensor_path), delimiter='\t')
-    assert features.shape == (100, 32)
+    assert features.shape == (100, 8)
 
 
 def test_deep_cnn_resumed_mid_epoch_equals_the_uninterrupted_run(run, cifar_dir, tmp_path,
@@ -82,7 +82,7 @@ def test_deep_cnn_resumed_mid_epoch_equals_the_uninterrupted_run(run, cifar_dir,
     """
     _, whole_folder, whole = deep_run
     assert_resume_identity(run, cifar_dir, tmp_path, monkeypatch, whole_folder, whole,
-                           ('--seed', '1', *ARGS), 'deep_cnn/block3/conv2/moving_variance')
+                           ('--seed', '1', *ARGS), 'lookahead/deep_cnn/block3/norm2/running_var')
 
 
 def assert_resume_identity(run, cifar_dir, tmp_path, monkeypatch, whole_folder, whole, args,
@@ -104,7 +104,7 @@ def assert_resume_identity(run, cifar_dir, tmp_path, monkeypatch, whole_folder, 
     assert code == 0, err
     assert line_value(resumed, 'Test Accuracy: ') == line_value(whole, 'Test Accuracy: ')
     (parted_folder,) = run_folders(train_dir)
-    assert checkpoint_steps(parted_folder) == [10, 15, 20]
+    assert checkpoint_steps(parted_folder) == [0, 10, 15, 20]
     whole_reader = tf.train.load_checkpoint(checkpoint_path(whole_folder, 20))
     parted_reader = tf.train.load_checkpoint(checkpoint_path(parted_folder, 20))
     names = whole_reader.get_variable_to_shape_map()
@@ -115,16 +115,18 @@ def assert_resume_identity(run, cifar_dir, tmp_path, monkeypatch, whole_folder, 
 
 
 @pytest.mark.parametrize('args, phrase', [
-    (['--width', '0'], '--width is 0; it must be greater than 0'),
-    (['--width', '5000'], '--width is 5000; it can be at most 1,024'),
+    (['--block2_width', '0'], '--block2_width is 0; it must be greater than 0'),
+    (['--block3_width', '5000'], '--block3_width is 5000; it can be at most 1,024'),
     (['--translate', '9'], '--translate is 9; it can be at most 8'),
     (['--translate', '-1'], '--translate is -1; it must be 0 or more'),
     (['--label_smoothing', '1'], '--label_smoothing is 1.0; it must be at least 0 and below 1'),
     (['--warmup', '-0.1'], '--warmup is -0.1; it must be at least 0 and below 1'),
     (['--momentum', '1'], '--momentum is 1.0; it must be at least 0 and below 1'),
     (['--weight_decay', '-1e-4'], '--weight_decay is -0.0001; it must be 0 or more'),
+    (['--tta_level', '3'], '--tta_level is 3; it can be at most 2'),
+    (['--epochs', '0'], '--epochs is 0.0; it must be greater than 0'),
     (['--flip=maybe'], '--flip=maybe'),
-    (['--ema_decay', '1'], '--ema_decay is 1.0; it must be at least 0 and below 1'),
+    (['--activation', 'tanh'], '<gelu|relu>'),
 ])
 def test_bad_flags_are_refused_before_loading_data(run, no_data, tmp_path, args, phrase):
     """Exit 1 naming the flag and its rule; no data fetched, no run folder made."""
@@ -145,62 +147,29 @@ def test_restore_finds_the_deep_cnn_and_repeats_its_test_accuracy(run, deep_run,
         assert code == 0, err
         assert 'Current step: 20' in out.splitlines()
         assert line_value(out, 'Test accuracy ') == line_value(train_out, 'Test Accuracy: ')
+    # One view (--tta_level 0): the last epoch's line, whose validation set is the test set
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir,
+                         '--tta_level', '0')
+    assert code == 0, err
+    last_epoch = [line for line in train_out.splitlines() if line.startswith('Cost after')][-1]
+    assert float(line_value(out, 'Test accuracy ')) == pytest.approx(
+        float(re.search(r'validation accuracy: (\S+) ', last_epoch).group(1)), abs=1e-6)
     code, _, err = run(restore_model, '--train_dir', train_dir, '--model', 'cnn')
     assert_user_error(code, err, 'deep convolutional network', '--model cnn')
 
 
-def test_restore_rebuilds_the_run_without_batch_norm_and_test_flip(run, cifar_dir, tmp_path):
-    """A run with --nobatch_norm --notest_flip: restore_model builds that network, same figure."""
+def test_restore_rebuilds_a_run_of_other_settings(run, cifar_dir, tmp_path):
+    """A ReLU run with a trainable batch norm scale and one test view: the same figure again."""
     train_dir = str(tmp_path / 'logs')
     code, train_out, err = run(run_deep_cnn_model, '--train_dir', train_dir, '--data_dir',
                                cifar_dir, '--seed', '2', '--epochs', '1', '--batch_size', '50',
-                               '--width', '4', '--nobatch_norm', '--notest_flip',
-                               '--learning_rate', '0.01')
+                               '--block1_width', '4', '--block2_width', '4', '--block3_width',
+                               '6', '--activation', 'relu', '--trainable_bn_scale',
+                               '--tta_level', '0', '--nowhiten', '--nolookahead')
     assert code == 0, err
     (folder,) = run_folders(train_dir)
     names = tf.train.load_checkpoint(checkpoint_path(folder, 10)).get_variable_to_shape_map()
-    assert 'deep_cnn/block1/conv1/biases' in names
-    assert not any('moving_mean' in name for name in names)
+    assert 'deep_cnn/block1/norm1/scale' in names
     code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
     assert code == 0, err
     assert line_value(out, 'Test accuracy ') == line_value(train_out, 'Test Accuracy: ')
-
-
-EMA_ARGS = ('--seed', '3', '--epochs', '2', '--batch_size', '50', '--width', '4',
-            '--ema_decay', '0.9')
-
-
-@pytest.fixture(scope='module')
-def ema_run(cifar_dir, tmp_path_factory):
-    """A two-epoch run of a narrow network with --ema_decay 0.9: (train_dir, run folder, stdout)."""
-    train_dir, out = run_in_new_folder(tmp_path_factory, 'ema_logs', run_deep_cnn_model,
-                                       '--data_dir', cifar_dir, *EMA_ARGS)
-    (folder,) = run_folders(train_dir)
-    return train_dir, folder, out
-
-
-def test_restore_tests_the_averaged_weights_of_an_ema_run(run, ema_run, cifar_dir):
-    """--ema_decay is saved with the run; restore_model tests the averages: the run's figure.
-
-    The checkpoint holds each variable and its moving average, which differ.
-    """
-    train_dir, folder, train_out = ema_run
-    with open(os.path.join(folder, 'params.json')) as params_file:
-        assert json.load(params_file)['ema_decay'] == 0.9
-    reader = tf.train.load_checkpoint(checkpoint_path(folder, 20))
-    weights = reader.get_tensor('deep_cnn/fc/weights')
-    averaged = reader.get_tensor('deep_cnn/fc/weights/ExponentialMovingAverage')
-    assert not np.allclose(weights, averaged)
-    assert 'deep_cnn/block1/conv1/moving_mean/ExponentialMovingAverage' \
-        in reader.get_variable_to_shape_map()
-    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
-    assert code == 0, err
-    assert line_value(out, 'Test accuracy ') == line_value(train_out, 'Test Accuracy: ')
-
-
-def test_ema_run_resumed_mid_epoch_equals_the_uninterrupted_run(run, cifar_dir, tmp_path,
-                                                                monkeypatch, ema_run):
-    """With --ema_decay: the averages, saved in the checkpoints, continue as if never stopped."""
-    _, whole_folder, whole = ema_run
-    assert_resume_identity(run, cifar_dir, tmp_path, monkeypatch, whole_folder, whole,
-                           EMA_ARGS, 'deep_cnn/fc/weights/ExponentialMovingAverage')

@@ -56,11 +56,11 @@ def test_fc_progress_checkpoints_and_end_lines(fc_run):
 
 
 def test_fc_run_folder_holds_both_checkpoints(fc_run):
-    """One run folder with checkpoints/model.ckpt-1000.* and checkpoints/model.ckpt-1100.*."""
+    """One run folder with checkpoints/model.ckpt-0.* (the initial weights), -1000.* and -1100.*."""
     train_dir, _ = fc_run
     folder = run_folder(train_dir)
-    assert checkpoint_steps(folder) == [1000, 1100]
-    for step in (1000, 1100):
+    assert checkpoint_steps(folder) == [0, 1000, 1100]
+    for step in (0, 1000, 1100):
         assert os.path.isfile(os.path.join(folder, 'checkpoints', f'model.ckpt-{step}.meta'))
     assert not glob.glob(os.path.join(train_dir, 'model.ckpt-*'))  # all inside the run folder
 
@@ -76,12 +76,12 @@ def test_fc_run_folder_says_what_the_run_was(fc_run):
 def test_fc_keeps_every_checkpoint(run, cifar_dir, tmp_path, monkeypatch):
     """Every checkpoint stays, for restore_model.py (the post's Saver() keeps the last 5).
 
-    Here one every 10 steps (instead of 1,000), and one after the last step.
+    Here one every 10 steps (instead of 1,000), one after the last step, and step 0's.
     """
     monkeypatch.setattr(run_fc_model, 'CHECKPOINT_EVERY', 10)
     train_dir = str(tmp_path / 'logs')
     code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
                          '--max_steps', '65', '--batch_size', '50')
     assert code == 0, err
-    assert checkpoint_steps(run_folder(train_dir)) == [10, 20, 30, 40, 50, 60, 65]
+    assert checkpoint_steps(run_folder(train_dir)) == [0, 10, 20, 30, 40, 50, 60, 65]
     assert out.splitlines().count('Saved checkpoint') == 7

@@ -11,11 +11,12 @@ import re
 from script_runs import PROJECT_DIR
 
 MAP = os.path.join(PROJECT_DIR, 'docs', 'tf1_to_tf2.md')
-QUOTE = re.compile(r'`((?:tf2/)?[a-z_0-9]+\.py)`: `([^`]+)`')
+QUOTE = re.compile(r'`((?:tf2/|tutorial_support/)?[a-z_0-9]+\.py)`: `([^`]+)`')
 # What the posts teach, each a row of the map
-CONSTRUCTS = ('placeholder', '`feed_dict`', '`Session`', '`sess.run` of the train op',
-              'the initializer', '`variable_scope`', '`get_variable`',
-              'the regularization collection', '`global_step`', '`Saver`', '`FileWriter`',
+CONSTRUCTS = ('placeholder', '`feed_dict`', 'feeding batches', '`Session`',
+              '`sess.run` of the train op', 'the initializer', '`variable_scope`',
+              '`get_variable`', 'the regularization collection', 'Adam', '`evaluation`',
+              '`global_step`', '`Saver`', 'starting from a TF1 run', '`FileWriter`',
               '`merge_all`', "the CNN's dropout placeholder")
 
 

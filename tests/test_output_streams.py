@@ -38,9 +38,10 @@ def weights_of_a_plain_run(cifar_dir, tmp_path_factory):
 
 
 def assert_same_run(train_dir, steps, weights_of_a_plain_run):
-    """One run folder, its checkpoint at the last step, no lock, the plain run's weights."""
+    """One run folder, its checkpoints at step 0 and the last step, no lock, the plain run's
+    weights."""
     (folder,) = run_folders(train_dir)
-    assert checkpoint_steps(folder) == [steps]
+    assert checkpoint_steps(folder) == [0, steps]
     assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
     reader = tf.train.load_checkpoint(checkpoint_path(folder, steps))
     np.testing.assert_array_equal(reader.get_tensor('Layer1/weights'),
@@ -113,6 +114,7 @@ def test_terminal_closed_sighup_with_both_streams_broken(cifar_dir, tmp_path):
         kill_if_running(process)
     assert process.returncode == 129
     (folder,) = run_folders(train_dir)
-    (step,) = checkpoint_steps(folder)
+    (initial, step) = checkpoint_steps(folder)
+    assert initial == 0
     assert isinstance(step, int) and step >= 100
     assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))

@@ -57,7 +57,7 @@ def test_resume_continues_where_it_stopped(resumed_run, cifar_dir, run):
     assert steps == [200]
     assert {'batch_size = 50', 'seed = 3', 'max_steps = 300', 'learning_rate = 1e-05'} \
         <= set(lines)
-    assert checkpoint_steps(folder) == [150, 300]
+    assert checkpoint_steps(folder) == [0, 150, 300]
     code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
     assert code == 0, err
     assert 'Current step: 300' in out.splitlines()
@@ -110,7 +110,7 @@ def test_cnn_resumed_mid_epoch_equals_the_uninterrupted_run(run, cifar_dir, tmp_
     assert len(test_line(whole)) == 1 and test_line(resumed) == test_line(whole)
     (whole_folder,) = run_folders(whole_dir)
     (parted_folder,) = run_folders(parted_dir)
-    assert checkpoint_steps(parted_folder) == [10, 15, 20]
+    assert checkpoint_steps(parted_folder) == [0, 10, 15, 20]
     whole_reader = tf.train.load_checkpoint(checkpoint_path(whole_folder, 20))
     parted_reader = tf.train.load_checkpoint(checkpoint_path(parted_folder, 20))
     for name in ('conv1/filters', 'conv2/filters', 'fc/weights', 'fc/biases', 'global_step'):
@@ -141,7 +141,7 @@ def test_interrupted_run_resumes_to_its_own_max_steps(run, cifar_dir, tmp_path, 
     assert code == 130, err
     assert 'Training interrupted at step 120' in err and '--resume' in err
     (folder,) = run_folders(train_dir)
-    assert checkpoint_steps(folder) == [120]
+    assert checkpoint_steps(folder) == [0, 120]
     assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
 
     monkeypatch.undo()
@@ -149,7 +149,7 @@ def test_interrupted_run_resumes_to_its_own_max_steps(run, cifar_dir, tmp_path, 
                          '--resume')
     assert code == 0, err
     assert 'max_steps = 200' in out.splitlines()
-    assert checkpoint_steps(folder) == [120, 200]
+    assert checkpoint_steps(folder) == [0, 120, 200]
 
 
 def test_resume_takes_the_newest_run_by_its_name(run, fc_run, short_fc_run, cifar_dir,
@@ -163,7 +163,7 @@ def test_resume_takes_the_newest_run_by_its_name(run, fc_run, short_fc_run, cifa
                          '--resume', '--max_steps', '150')
     assert code == 0, err
     assert f'Resuming from {checkpoint_path(newer, 100)}' in out.splitlines()
-    assert checkpoint_steps(newer) == [100, 150]
+    assert checkpoint_steps(newer) == [0, 100, 150]
 
 
 def test_fc_and_cnn_runs_in_one_train_dir(run, cifar_dir, fc_run_to_edit):

@@ -13,6 +13,7 @@ import sys
 
 import cifar_files
 import pytest
+import tensorflow.compat.v1 as tf
 from run_folders import checkpoint_steps, files_of, run_folders
 from script_runs import PROJECT_DIR, assert_user_error
 
@@ -72,7 +73,7 @@ def test_resume_refuses_a_run_still_training(run, cifar_dir, fc_run_to_edit):
     code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
                        '--resume', '--max_steps', '200')
     assert code == 0, err
-    assert checkpoint_steps(folder) == [100, 200]
+    assert checkpoint_steps(folder) == [0, 100, 200]
     assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
 
 
@@ -135,10 +136,10 @@ def test_a_damaged_or_stale_lock(run, cifar_dir, fc_run_to_edit, lock):
     if lock in ('folder', 'fifo'):
         assert_user_error(code, err, f'{path} is not a lock file of this suite (a folder, a '
                           'link or a special file). Remove it, then run again.')
-        assert checkpoint_steps(folder) == [100]
+        assert checkpoint_steps(folder) == [0, 100]
     else:
         assert code == 0, err
-        assert checkpoint_steps(folder) == [100, 200]
+        assert checkpoint_steps(folder) == [0, 100, 200]
         assert not os.path.exists(path)
 
 
@@ -154,7 +155,7 @@ def test_params_json_is_never_written_through_a_link(run, cifar_dir, fc_run_to_e
                          '--resume', '--max_steps', '200')
     assert_user_error(code, err, params, 'link')
     assert victim.read_text() == 'mine\n' and os.path.islink(params)
-    assert checkpoint_steps(folder) == [100]
+    assert checkpoint_steps(folder) == [0, 100]
 
 
 def make_hostile(folder, how, outside):
@@ -250,12 +251,19 @@ def test_resume_on_other_data_is_refused(run, fc_run_to_edit, tmp_path):
 
 
 def test_resume_refuses_to_continue_an_older_run_than_the_newest(run, cifar_dir, fc_run_to_edit,
-                                                                 tmp_path):
-    """The newest run died before its first checkpoint: --resume says so, not an older run."""
+                                                                 tmp_path, monkeypatch):
+    """The newest run died before its first checkpoint (a full disk at step 0): --resume
+    says so, not an older run."""
     train_dir, _ = fc_run_to_edit
-    code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
-                       '--learning_rate', '1e30', '--batch_size', '50')
-    assert code == 1 and 'No checkpoint had been saved' in err
+
+    def disk_full(*args, **kwargs):
+        raise tf.errors.ResourceExhaustedError(None, None, 'No space left on device')
+
+    with monkeypatch.context() as patched:
+        patched.setattr(tf.train.Saver, 'save', disk_full)
+        code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                           '--batch_size', '50')
+    assert code == 1 and 'No checkpoint of this run had been saved' in err
     (older,) = [folder for folder in run_folders(train_dir) if checkpoint_steps(folder)]
     (newest,) = [folder for folder in run_folders(train_dir) if folder != older]
     before = files_of(train_dir)
@@ -269,7 +277,7 @@ def test_resume_refuses_to_continue_an_older_run_than_the_newest(run, cifar_dir,
     code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
                          '--resume', '--max_steps', '200')
     assert code == 0, err
-    assert checkpoint_steps(older) == [100, 200]
+    assert checkpoint_steps(older) == [0, 100, 200]
 
 
 def test_resume_without_checkpoint(run, no_data, tmp_path):

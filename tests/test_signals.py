@@ -67,7 +67,7 @@ def test_signal_saves_a_checkpoint_and_says_how_to_resume(signal_number, name, c
     assert f'Training interrupted at step {step} by' in err
     (folder,) = run_folders(train_dir)
     assert checkpoint == checkpoint_path(folder, step)
-    assert checkpoint_steps(folder) == [step]
+    assert checkpoint_steps(folder) == [0, step]
     assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
     assert resume_arguments(err) == ['python', 'run_fc_model.py', '--train_dir', train_dir,
                                      '--data_dir', cifar_dir, '--resume']
@@ -196,7 +196,7 @@ def test_signal_inside_sess_run_lets_the_step_finish(run, cifar_dir, tmp_path, m
     assert code == 143, err
     assert 'Training interrupted at step 30 by SIGTERM' in err and 'Traceback' not in err
     (folder,) = run_folders(train_dir)
-    assert checkpoint_steps(folder) == [30]
+    assert checkpoint_steps(folder) == [0, 30]
     assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
 
 
@@ -207,9 +207,12 @@ def test_second_signal_during_the_save_lets_it_finish(run, cifar_dir, tmp_path, 
     saved" while a checkpoint was written)."""
     train_steps_signalling(monkeypatch, {30: [signal.SIGINT]})
     real_save = tf.train.Saver.save
+    saves = []
 
     def save_meeting_a_second_ctrl_c(self, *args, **kwargs):
-        signal.raise_signal(signal.SIGINT)
+        saves.append(args)
+        if len(saves) > 1:  # not the save of step 0, before training
+            signal.raise_signal(signal.SIGINT)
         return real_save(self, *args, **kwargs)
 
     monkeypatch.setattr(tf.train.Saver, 'save', save_meeting_a_second_ctrl_c)
@@ -222,7 +225,7 @@ def test_second_signal_during_the_save_lets_it_finish(run, cifar_dir, tmp_path, 
     (folder,) = run_folders(train_dir)
     checkpoint, step = saved_checkpoint(err)
     assert (checkpoint, step) == (checkpoint_path(folder, 30), 30)
-    assert checkpoint_steps(folder) == [30]
+    assert checkpoint_steps(folder) == [0, 30]
     assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
 
 
@@ -243,7 +246,7 @@ def test_second_signal_before_the_save_stops_at_once_and_says_what_is_kept(
     assert 'stopped at once by a second signal after SIGTERM' in err
     assert f'The last checkpoint saved, {checkpoint_path(folder, 100)}, is intact' in err
     assert '--resume' in err and 'disk space' not in err  # nothing failed to be written
-    assert checkpoint_steps(folder) == [100]
+    assert checkpoint_steps(folder) == [0, 100]
     assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
 
 
@@ -268,7 +271,7 @@ def test_sighup_ignored_when_started_stays_ignored(run, cifar_dir, tmp_path, mon
         code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
                              '--max_steps', '100', '--batch_size', '50')
         assert code == 0, err
-        assert checkpoint_steps(run_folders(train_dir)[0]) == [100]
+        assert checkpoint_steps(run_folders(train_dir)[0]) == [0, 100]
         assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
     finally:
         signal.signal(signal.SIGHUP, previous)
@@ -296,7 +299,7 @@ def test_signal_while_the_stopped_run_closes_its_files(run, cifar_dir, tmp_path,
     assert 'Training interrupted at step 30 by SIGTERM' in err and 'Traceback' not in err
     (folder,) = run_folders(train_dir)
     assert saved_checkpoint(err) == (checkpoint_path(folder, 30), 30)
-    assert checkpoint_steps(folder) == [30]
+    assert checkpoint_steps(folder) == [0, 30]
 
 
 def test_signal_while_the_data_loads_stops_at_once(run, cifar_dir, tmp_path, monkeypatch,

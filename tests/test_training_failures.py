@@ -30,16 +30,18 @@ REAL_EVENTS_WRITER = event_file_writer._pywrap_events_writer.EventsWriter
 
 
 def test_diverging_loss_stops_without_saving(run, cifar_dir, tmp_path):
-    """A huge learning rate: the loss becomes nan/inf; the run stops, saves nothing."""
+    """A huge learning rate: the loss becomes nan/inf; the run stops, saves nothing after
+    the initial weights (step 0), which the message names as the last good checkpoint."""
     train_dir = str(tmp_path / 'logs')
     code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
                          '--learning_rate', '1e30', '--max_steps', '1100', '--batch_size', '50')
-    assert_user_error(code, err, 'smaller', 'learning rate', 'No checkpoint had been saved')
+    (folder,) = run_folders(train_dir)
+    assert_user_error(code, err, 'smaller', 'learning rate', 'The last good checkpoint is kept: '
+                      + os.path.join(folder, 'checkpoints', 'model.ckpt-0'))
     assert re.search(r'The loss became (nan|inf|-inf) at step \d+', err)
     assert 'Step 0, training accuracy' in out
     assert 'Test accuracy' not in out
-    (folder,) = run_folders(train_dir)
-    assert checkpoint_steps(folder) == []
+    assert checkpoint_steps(folder) == [0]
 
 
 def test_loss_diverging_after_a_checkpoint_keeps_it(run, cifar_dir, tmp_path, monkeypatch):
@@ -64,7 +66,7 @@ def test_loss_diverging_after_a_checkpoint_keeps_it(run, cifar_dir, tmp_path, mo
     assert_user_error(code, err, 'smaller', 'The last good checkpoint is kept: '
                       + os.path.join(folder, 'checkpoints', 'model.ckpt-1000'))
     assert out.count('Saved checkpoint') == 1
-    assert checkpoint_steps(folder) == [1000]
+    assert checkpoint_steps(folder) == [0, 1000]
     monkeypatch.undo()
     code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
     assert code == 0, err
@@ -73,13 +75,14 @@ def test_loss_diverging_after_a_checkpoint_keeps_it(run, cifar_dir, tmp_path, mo
 
 def test_disk_full_while_saving_keeps_earlier_checkpoints(run, cifar_dir, tmp_path,
                                                           monkeypatch):
-    """The second save fails for lack of space: exit 1, the first checkpoint restores."""
+    """The third save (after step 0 and 1000) fails for lack of space: exit 1, the one
+    before restores."""
     real_save = tf.train.Saver.save
     calls = []
 
     def save_until_the_disk_is_full(self, *args, **kwargs):
         calls.append(args)
-        if len(calls) == 2:
+        if len(calls) == 3:
             raise tf.errors.ResourceExhaustedError(None, None, 'No space left on device')
         return real_save(self, *args, **kwargs)
 
@@ -87,10 +90,10 @@ def test_disk_full_while_saving_keeps_earlier_checkpoints(run, cifar_dir, tmp_pa
     train_dir = str(tmp_path / 'logs')
     code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
                          '--max_steps', '1100', '--batch_size', '50', '--seed', '1')
-    assert len(calls) == 2
+    assert len(calls) == 3
     assert_user_error(code, err, 'No space left on device', 'intact', '--resume')
     (folder,) = run_folders(train_dir)
-    assert checkpoint_steps(folder) == [1000]
+    assert checkpoint_steps(folder) == [0, 1000]
     assert os.path.isfile(os.path.join(folder, 'checkpoints', 'model.ckpt-1000.index'))
     assert glob.glob(os.path.join(folder, 'checkpoints', 'model.ckpt-1000.data-*'))
     monkeypatch.undo()
@@ -149,7 +152,7 @@ def test_disk_full_while_writing_summaries(run, cifar_dir, tmp_path, monkeypatch
     printed_elsewhere = capfd.readouterr()
     assert 'Exception in thread' not in printed_elsewhere.err + err
     assert 'writer thread error' not in printed_elsewhere.err + err
-    assert checkpoint_steps(folder) == [300]
+    assert checkpoint_steps(folder) == [0, 300]
     assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
 
 
@@ -164,16 +167,17 @@ def run_under_a_file_size_limit(limit, *args):
 
 
 def test_file_size_limit_with_no_checkpoint_yet(cifar_dir, tmp_path):
-    """A real file-size limit (`ulimit -f`, EFBIG) on the first save: the file named, and
-    no claim of earlier checkpoints, for there are none."""
+    """A real file-size limit (`ulimit -f`, EFBIG) on the first save (step 0, before any
+    training): the file named, and no claim of earlier checkpoints, for there are none."""
     train_dir = str(tmp_path / 'logs')
     result = run_under_a_file_size_limit(200_000, '--data_dir', cifar_dir, '--train_dir',
                                          train_dir, '--max_steps', '100', '--batch_size', '50')
     err = result.stderr
     assert_user_error(result.returncode, err, 'Could not save a checkpoint',
-                      'model.ckpt-100.data-00000-of-00001', 'File too large',
+                      'model.ckpt-0.data-00000-of-00001', 'File too large',
                       'No checkpoint of this run had been saved', 'ulimit -f')
     assert 'intact' not in err and '--resume' not in err
+    assert 'Step 0' not in result.stdout
     (folder,) = run_folders(train_dir)
     assert checkpoint_steps(folder) == []
     assert os.listdir(os.path.join(folder, 'checkpoints')) == []  # no temporary files left
@@ -209,7 +213,7 @@ def test_file_size_limit_reached_by_the_summaries_mid_run(cifar_dir, tmp_path):
     assert os.path.basename(match.group(2)).startswith('events.out.tfevents')
     assert match.group(3) == os.path.join(folder, 'checkpoints', f'model.ckpt-{step}')
     assert result.returncode == 1 and 'Traceback' not in err
-    assert checkpoint_steps(folder) == [step]
+    assert checkpoint_steps(folder) == [0, step]
     assert not os.path.exists(os.path.join(folder, run_lock.LOCK_FILE))
 
 
@@ -249,7 +253,7 @@ def test_two_runs_at_once_get_their_own_folders(cifar_dir, tmp_path):
     assert len(folders) == 2
     seeds = set()
     for folder in folders:
-        assert checkpoint_steps(folder) == [100]
+        assert checkpoint_steps(folder) == [0, 100]
         assert tf.train.latest_checkpoint(os.path.join(folder, 'checkpoints')) == \
             os.path.join(folder, 'checkpoints', 'model.ckpt-100')
         seeds.add(run_dirs.load_run_params(folder)['seed'])

@@ -7,13 +7,19 @@ worker a JSON list of jobs, and it writes one result per job:
 
 * `{"script": "tf2/run_fc_model.py", "args": [...]}`: runs the script's
   `main` in-process; the result is {code, out, err}. (`glob:PATTERN` in the
-  arguments: the path that matches it.)
-* `{"train": "fc" or "cnn", "initial": NPZ, "data_dir": ..., ...}`: the TF2
-  model of the script, its variables set to the TF1 initial values by name,
-  trained on the runner's batches; the result is {losses, test_accuracy}.
-* `{"initial_values": true}`: the initial variables of each TF2 model and
-  of the Keras yardsticks in benchmarks/keras_equivalents.py, as
-  {model: {name: [shape, std, largest magnitude]}}.
+  arguments: the path that matches it.) With `"interrupt_at_step": N`, a
+  Ctrl-C comes as training step N finishes (as a test's KeyboardInterrupt
+  in `training_stops.check_step`); with `"file_size_limit": BYTES`, it runs
+  under that limit on file sizes (`ulimit -f`); with `"set": {NAME: VALUE}`,
+  the script's module constants are set so for the run (SUMMARY_EVERY).
+* `{"edit_params": PATTERN, "values": {...}}`: sets settings in the
+  params.json of the run folder that matches PATTERN (a run's settings
+  changed by hand); the result is null.
+* `{"truncate": PATTERN}`: cuts the file that matches PATTERN to half its
+  size (a damaged checkpoint); the result is null.
+* `{"initial_values": true}`: the initial variables of the Keras yardsticks
+  in benchmarks/keras_equivalents.py (the Keras way's models), as {model:
+  {name: [shape, std, largest magnitude]}}, and the twins' flag defaults.
 """
 
 import contextlib
@@ -29,11 +35,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tutorial_support.quiet_tensorflow  # noqa: F401
 
 import numpy as np
-import tensorflow as tf
 from script_runs import run_captured
 
-import data_helpers
-from tutorial_support import batch_eval, run_dirs, training_stops
+from tutorial_support import run_dirs, training_stops
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -50,25 +54,28 @@ def tf2_script(path):
 
 
 def run_script(job):
-    """Runs a tf2 script's main() with the job's arguments.
-
-    An argument `glob:PATTERN` becomes the one path that matches it (a run
-    folder that an earlier job made.) With `"interrupt_at_step": N`, a
-  Ctrl-C comes as training step N finishes (as a test's KeyboardInterrupt
-  in `training_stops.check_step`); with `"file_size_limit": BYTES`, it runs
-  under that limit on file sizes (`ulimit -f`).
-* `{"edit_params": PATTERN, "values": {...}}`: sets settings in the
-  params.json of the run folder that matches PATTERN (a run's settings
-  changed by hand); the result is null.
-* `{"truncate": PATTERN}`: cuts the file that matches PATTERN to half its
-  size (a damaged checkpoint); the result is null.
-    """
+    """Runs a tf2 script's main() with the job's arguments (see the module's docstring)."""
     args = [glob.glob(arg[len('glob:'):])[0] if arg.startswith('glob:') else arg
             for arg in job['args']]
+    script = tf2_script(job['script'])
     with (interrupted_at(job.get('interrupt_at_step')),
-          file_size_limit(job.get('file_size_limit'))):
-        code, out, err = run_captured(tf2_script(job['script']), *args)
+          file_size_limit(job.get('file_size_limit')),
+          constants_set(script, job.get('set', {}))):
+        code, out, err = run_captured(script, *args)
     return {'code': code, 'out': out, 'err': err}
+
+
+@contextlib.contextmanager
+def constants_set(module, values):
+    """Inside: the module's constants given in `values` have those values."""
+    before = {name: getattr(module, name) for name in values}
+    for name, value in values.items():
+        setattr(module, name, value)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            setattr(module, name, value)
 
 
 @contextlib.contextmanager
@@ -111,54 +118,6 @@ def edit_params(job):
         json.dump(params, f)
 
 
-def set_by_name(model, initial):
-    """Sets each of the model's variables to the array of its TF1 name."""
-    for variable in model.variables:
-        variable.assign(initial[variable.name.split(':')[0]])
-
-
-def train(job):
-    """Trains a tf2 script's model from the given initial values, as its runner does."""
-    initial = np.load(job['initial'])
-    seed, steps, batch_size = job['seed'], job['steps'], job['batch_size']
-    data = data_helpers.load_data(job['data_dir'])
-    train_set = (data['images_train'], data['labels_train'])
-    losses = []
-    if job['train'] == 'fc':
-        script = tf2_script('tf2/run_fc_model.py')
-        model = script.TwoLayerFC(data_helpers.IMAGE_PIXELS, job['hidden1'],
-                                  data_helpers.NUM_CLASSES, reg_constant=job['reg_constant'])
-        set_by_name(model, initial)
-        optimizer = script.make_optimizer(job['learning_rate'])
-        train_step = tf.function(
-            lambda images, labels: model.training(images, labels, optimizer))
-        for images, labels in data_helpers.gen_batch(train_set, batch_size, steps, seed=seed):
-            losses.append(float(train_step(images, labels)))
-    else:
-        data = data_helpers.reshape_data(data)
-        train_set = (data['images_train'], data['labels_train'])
-        script = tf2_script('tf2/run_cnn_model.py')
-        model = script.CNN(data_helpers.NUM_CLASSES)
-        set_by_name(model, initial)
-        optimizer = script.make_optimizer(job['learning_rate'])
-        dropout_rate = tf.constant(job['dropout_rate'], tf.float32)
-        train_step = tf.function(lambda images, labels, seeds: model.training(
-            images, labels, optimizer, dropout_rate, seeds))
-        epoch = 0
-        while len(losses) < steps:
-            for images, labels in data_helpers.gen_epoch(train_set, batch_size, seed=seed,
-                                                         epoch=epoch):
-                step = len(losses)
-                if step == steps:
-                    break
-                seeds = tf.constant([[seed, 2 * step], [seed, 2 * step + 1]], tf.int64)
-                losses.append(float(train_step(images, labels, seeds)))
-            epoch += 1
-    test_accuracy, _ = batch_eval.predict_in_batches(
-        model.predictions, (data['images_test'], data['labels_test']))
-    return {'losses': losses, 'test_accuracy': test_accuracy}
-
-
 def statistics(named_values):
     """{name: [shape, std, largest magnitude]} of arrays."""
     return {name: [list(value.shape), float(np.std(value)), float(np.max(np.abs(value)))]
@@ -166,17 +125,13 @@ def statistics(named_values):
 
 
 def initial_values(job):
-    """The initial variables of the TF2 models and of the Keras yardsticks."""
+    """The initial variables of the Keras yardsticks, and the twins' flag defaults."""
     sys.path.insert(0, os.path.join(ROOT, 'benchmarks'))
     import keras_equivalents
 
-    fc = tf2_script('tf2/run_fc_model.py').TwoLayerFC(
-        data_helpers.IMAGE_PIXELS, 120, data_helpers.NUM_CLASSES, seed=1)
-    cnn = tf2_script('tf2/run_cnn_model.py').CNN(data_helpers.NUM_CLASSES, seed=1)
-    found = {f'tf2_{name}': statistics({v.name.split(':')[0]: v.numpy() for v in model.variables})
-             for name, model in (('fc', fc), ('cnn', cnn))}
+    found = {}
     for name in ('softmax', 'fc', 'cnn'):
-        keras_model, _ = keras_equivalents.BUILDERS[name]()
+        keras_model = keras_equivalents.build(name)
         found[f'keras_{name}'] = statistics({
             f'{layer_index}/{variable.path.split("/")[-1]}': np.asarray(variable)
             for layer_index, layer in enumerate(
@@ -201,8 +156,6 @@ def main(jobs_path, results_path):
     for job in jobs:
         if 'script' in job:
             results.append(run_script(job))
-        elif 'train' in job:
-            results.append(train(job))
         elif 'edit_params' in job:
             results.append(edit_params(job))
         elif 'truncate' in job:

@@ -1,12 +1,15 @@
-"""A softmax classifier for CIFAR-10, written the TensorFlow 2 way (part 1's twin).
+"""A softmax classifier for CIFAR-10 in TensorFlow 2, the low-level way (part 1's twin).
 
     python tf2/softmax.py
 
-The classifier, constants, data and random batches of `softmax.py`, in
-today's TensorFlow: no graph to build first and no session. The variables are
-`tf.Variable`s, the classifier is a Python function, a `tf.GradientTape`
-gives the gradients and `tf.function` compiles the training step into a
-graph. docs/tf1_to_tf2.md puts each TF1 line beside its TF2 line.
+The classifier, constants, data and random batches of `softmax.py`, as
+TensorFlow's guides write TF2 today with its own low-level tools: no graph to
+build first and no session. The variables are `tf.Variable`s, the classifier
+is a Python function, a `tf.GradientTape` gives the gradients, `tf.function`
+compiles the training step into a graph that returns the loss for the loop
+to log, and `tf.data` delivers the batches. The Keras way (`keras.Model`,
+`compile`, `fit`) is in the Keras files of tf2/. docs/tf1_to_tf2.md puts each
+TF1 line beside its TF2 line.
 """
 
 import os
@@ -114,14 +117,20 @@ def main(argv):
     # Train: call the functions (TF1: sess.run with a feed_dict)
     # -----------------------------------------------------------------------
 
+    # Random batches of training images (drawn with replacement), those of
+    # softmax.py for the same --seed, delivered by tf.data: the next batch is
+    # made while one trains
+    def random_batches():
+        for _ in range(FLAGS.max_steps):
+            indices = rng.integers(0, len(data_sets['labels_train']), FLAGS.batch_size)
+            yield data_sets['images_train'][indices], data_sets['labels_train'][indices]
+
+    batches = tf.data.Dataset.from_generator(random_batches, output_signature=(
+        tf.TensorSpec([None, data_helpers.IMAGE_PIXELS], tf.float32),
+        tf.TensorSpec([None], tf.int64))).prefetch(tf.data.AUTOTUNE)
     accuracies, losses = [], []  # for TensorBoard, with --train_dir
 
-    for i in range(FLAGS.max_steps):
-        # A random batch of training images (drawn with replacement).
-        indices = rng.integers(0, len(data_sets['labels_train']), FLAGS.batch_size)
-        images_batch = data_sets['images_train'][indices]
-        labels_batch = data_sets['labels_train'][indices]
-
+    for i, (images_batch, labels_batch) in enumerate(batches):
         # Every 100 steps, the accuracy on the batch before training on it.
         if i % 100 == 0:
             train_accuracy = float(accuracy(images_batch, labels_batch))
@@ -143,9 +152,7 @@ def main(argv):
     # With --train_dir, the run also goes to TensorBoard, which part 2
     # introduces: the graph, the accuracies, and what each class learned
     if FLAGS.train_dir:
-        graph = train_step.get_concrete_function(
-            tf.TensorSpec([FLAGS.batch_size, data_helpers.IMAGE_PIXELS], tf.float32),
-            tf.TensorSpec([FLAGS.batch_size], tf.int64)).graph
+        graph = train_step.get_concrete_function(*batches.element_spec).graph
         write_to_tensorboard(graph, accuracies, losses, test_accuracy, weights.numpy(),
                              data_sets['classes'])
 

@@ -28,9 +28,9 @@ A training run:
     resume             what --resume continues, and with which settings
     checkpoints        finding checkpoints, restoring them with checks
     training_stops     a diverging loss, a stop signal and a failed save
-    prefetch           gathering the next batch while a step trains
+    prefetch           gathering the next batch while a step trains (the TF1 runners)
     batch_eval         do_eval: accuracy over a set, 1,000 images at a time (and for TF2)
-    progress           the progress bar on a terminal
+    progress           the progress bar on a terminal (plain lines in a notebook)
 
 TensorBoard:
     summaries          scalars, pictures, HParams
@@ -38,9 +38,15 @@ TensorBoard:
     pictures           weights, filters and guesses drawn as pictures
     projector          the Projector's files: where the test images lie
 
+The notebooks (notebooks/, imported by no lesson file):
+    notebook_runs      a kernel's setup; run_script: a script run in it, its errors
+    notebook_views     lesson source, curves and a run's pictures, shown inline
+
 The TF2 twins (tf2/):
-    tf2_summaries      TF2 writers with a FileWriter's add_summary, for the protos above
-    tf1_checkpoints    --restore_tf1: a TF1 checkpoint read by name into TF2 variables
+    tf2_summaries      a run's TF2 writers, numbers at a step, what a run learned
+    tf1_checkpoints    --restore_tf1, --init_from_tf1: a TF1 checkpoint read by name
     tf2_checkpoints    --resume of a twin: its own checkpoint, restored with checks
-    tf1_adam           Adam for TF2 variables, as TF1's AdamOptimizer computes it
+
+The Keras way (tf2/keras_*.py):
+    keras_runs         --resume with BackupAndRestore, stops between steps, HParams
 """

@@ -150,7 +150,8 @@ def download(url, archive, data_dir):
         with urllib.request.urlopen(url, timeout=30) as response, open(partial, 'wb') as out:
             announced = response.headers.get('Content-Length')
             total = int(announced or ARCHIVE_SIZE)
-            bar = progress.ProgressBar(total, ARCHIVE_NAME, unit_scale=1e6, unit=' MB')
+            bar = progress.ProgressBar(total, ARCHIVE_NAME, unit_scale=1e6, unit=' MB',
+                                       line_every=0.1)
             window_start, window_done = time.monotonic(), 0
             while True:
                 chunk = response.read1(1 << 20)  # what has arrived, up to 1 MB

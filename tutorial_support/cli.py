@@ -23,7 +23,7 @@ MOST_WIDTH = 1024
 LARGEST_SEED = 2 ** 32 - 1
 # Flags that say where things are, not what the run is: left out of the run
 # folder's name and of the hyper-parameters shown in TensorBoard.
-LOCATION_FLAGS = ('train_dir', 'data_dir', 'resume')
+LOCATION_FLAGS = ('train_dir', 'data_dir', 'resume', 'init_from_tf1', 'restore_tf1')
 
 
 def define_data_flags(flag_values):
@@ -50,6 +50,17 @@ def define_run_flags(flag_values, default_train_dir='tf_logs'):
     flags.DEFINE_boolean('resume', False,
                          'Continue the newest run in train_dir from its last checkpoint.',
                          flag_values=flag_values)
+
+
+def define_tf1_run_flags(flag_values, script):
+    """Defines the TF2 twins' flags that read a TF1 run of `script`: its start, or its end."""
+    flags.DEFINE_string('init_from_tf1', None, 'Start from the initial weights of this TF1 run '
+                        f'folder (of {script}): its step-0 checkpoint, read by variable name; '
+                        'without --seed, its seed too, so that the batches are its own.',
+                        flag_values=flag_values)
+    flags.DEFINE_string('restore_tf1', None, 'Instead of training: load the newest checkpoint of '
+                        f'this TF1 run folder (of {script}) by variable name and test it.',
+                        flag_values=flag_values)
 
 
 def parse_flags(flag_values, argv, rules, allow_arguments=False):
