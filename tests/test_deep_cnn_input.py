@@ -134,3 +134,16 @@ def test_each_shift_is_a_window_of_the_image_mirrored_at_its_borders(translate):
     np.testing.assert_array_equal(again, shifted)  # a resumed run shifts the same way
     unmoved = deep_cnn_input.augment(images, seed=1, step=4, flip='none', translate=0)
     np.testing.assert_array_equal(unmoved, images)
+
+
+def test_augment_by_default_is_airbench94s():
+    """Called without the flags (as the Keras way and the part 4 notebook call it): epoch 0,
+    the alternating flip, shifts of up to 2 pixels."""
+    images = random_images(100, seed=4)
+    for epoch in (0, 1):
+        np.testing.assert_array_equal(
+            deep_cnn_input.augment(images, 3, step=8, epoch=epoch),
+            deep_cnn_input.augment(images, 3, step=8, epoch=epoch, flip='alternating',
+                                   translate=2))
+    np.testing.assert_array_equal(deep_cnn_input.augment(images, 3, step=8),
+                                  deep_cnn_input.augment(images, 3, step=8, epoch=0))
