@@ -24,7 +24,14 @@ import data_helpers
 import restore_model
 import run_fc_model
 import softmax
-from tutorial_support import checkpoints, entry_point, output_streams, run_lock, stop_signals
+from tutorial_support import (
+    checkpoints,
+    entry_point,
+    output_streams,
+    quiet_tensorflow,
+    run_lock,
+    stop_signals,
+)
 
 # A folder name a shell would split, quote or expand, were it pasted unquoted
 ODD_NAME = "logs with 'quotes' $HOME"
@@ -373,3 +380,58 @@ def test_sigterm_while_a_program_imports_a_lesson(tmp_path):
     assert process.returncode == 143, err
     assert err.strip() == ('Stopped by SIGTERM (a request to stop) while starting, before '
                            'anything was done.')
+
+
+def test_signal_after_tensorflow_loads_and_before_main_stops_the_script(monkeypatch, capsys,
+                                                                       signals_at_default):
+    """SIGTERM once TensorFlow has loaded, before main() begins (while the script defines
+    its flags, say): noted, and the script stops as main() would begin, exit 143.
+
+    The script's start is played here in-process: what its first import does
+    (`note_until_main`), the signal, then `run_main`.
+    """
+    monkeypatch.setattr(stop_signals, '_waiting_for_main', False)  # as it was, afterwards
+    sighup = signal.getsignal(signal.SIGHUP)
+    ran = []
+    try:
+        stop_signals.note_until_main()
+        assert catches(os.getpid(), signal.SIGTERM)  # else the signal would end this test run
+        signal.raise_signal(signal.SIGTERM)
+        code = entry_point.run_main(ran.append, ['script.py'])
+    finally:  # this process goes on: the handlers as they were
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, sighup)
+    assert code == 143 and ran == []
+    assert capsys.readouterr().err.strip() == ('Stopped by SIGTERM (a request to stop). '
+                                               'Nothing was saved on the way out.')
+
+
+def test_a_program_stopped_while_tensorflow_loads_ignores_further_signals(monkeypatch, capsys,
+                                                                          signals_at_default):
+    """A program that imports a lesson, stopped by SIGTERM during TensorFlow's import: its
+    line and exit 143, and a Ctrl-C or SIGTERM while it exits changes nothing.
+
+    The import is played here in-process: TensorFlow's import meets SIGTERM.
+    """
+    monkeypatch.setattr(stop_signals, '_ignoring_until_exit', False)  # as it was, afterwards
+
+    def import_meeting_sigterm():
+        signal.raise_signal(signal.SIGTERM)
+        time.sleep(1)  # the import goes on; the signal's handler acts at once
+    monkeypatch.setattr(quiet_tensorflow, '_import_tensorflow_quietly', import_meeting_sigterm)
+    sighup = signal.getsignal(signal.SIGHUP)
+    try:
+        with pytest.raises(SystemExit) as stop:
+            quiet_tensorflow._import_tensorflow_or_stop()
+        # until the process exits, signals are ignored
+        ignored = [signal.getsignal(number) == signal.SIG_IGN
+                   for number in (signal.SIGINT, signal.SIGTERM)]
+    finally:  # this process goes on: the handlers as they were
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, sighup)
+    assert stop.value.code == 143
+    assert ignored == [True, True]
+    assert capsys.readouterr().err.strip() == ('Stopped by SIGTERM (a request to stop) while '
+                                               'starting, before anything was done.')

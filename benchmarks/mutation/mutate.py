@@ -97,6 +97,8 @@ TARGETS = {
         SIGNALS + 'test_signal_while_the_data_loads_stops_at_once',
         SIGNALS + 'test_a_script_ending_on_a_signal_ignores_further_ones',
         SIGNALS + 'test_sigterm_while_a_program_imports_a_lesson',
+        SIGNALS + 'test_signal_after_tensorflow_loads_and_before_main_stops_the_script',
+        SIGNALS + 'test_a_program_stopped_while_tensorflow_loads_ignores_further_signals',
         'tests/test_output_streams.py::test_terminal_closed_sighup_with_both_streams_broken']),
     'deep_cnn_input': ('deep_cnn_input.py', [
         'tests/test_deep_cnn_input.py',
