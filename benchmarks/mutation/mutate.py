@@ -243,8 +243,11 @@ def function_of(mutant):
     return re.sub(r'__mutmut_\d+$', '', mutant.rsplit('.', 1)[1]).removeprefix('x_')
 
 
-def collect(module, copy, seconds):
-    """The module's results from mutmut's records in the copy: a dict for its JSON file."""
+def collect(module, copy, seconds, commit):
+    """The module's results from mutmut's records in the copy: a dict for its JSON file.
+
+    commit: the working tree's commit when the copy was made (see `git_commit`).
+    """
     path, tests = TARGETS[module]
     with open(os.path.join(copy, 'mutants', path + '.meta')) as f:
         exit_codes = json.load(f)['exit_code_by_key']
@@ -283,7 +286,7 @@ def collect(module, copy, seconds):
     return dict(module=path, **only, tests=tests, **counts,
                 kill_rate=round(detected / non_equivalent, 4) if non_equivalent else None,
                 command=f'nice -n {os.nice(0)} python benchmarks/mutation/mutate.py {module}',
-                commit=git_commit(), date=datetime.date.today().isoformat(),
+                commit=commit, date=datetime.date.today().isoformat(),
                 minutes=round(seconds / 60, 1), mutmut=mutmut_version(),
                 survivors_equivalent=equivalent, survivors_other=other)
 
@@ -294,9 +297,16 @@ def natural_key(name):
 
 
 def git_commit():
+    """The commit of the working tree, and whether it has uncommitted changes.
+
+    The results this script writes do not count as changes: a run of several
+    modules writes them between one module's copy and the next.
+    """
     result = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=PROJECT,
                             capture_output=True, text=True)
-    dirty = subprocess.run(['git', 'status', '--porcelain'], cwd=PROJECT,
+    dirty = subprocess.run(['git', 'status', '--porcelain', '--', '.',
+                            f':!{os.path.relpath(RESULTS, PROJECT)}',
+                            f':!{os.path.relpath(SUMMARY, PROJECT)}'], cwd=PROJECT,
                            capture_output=True, text=True).stdout.strip()
     return result.stdout.strip() + (' (with uncommitted changes)' if dirty else '')
 
@@ -363,6 +373,7 @@ def main():
     os.makedirs(RESULTS, exist_ok=True)
     for module in modules:
         start = time.time()
+        commit = git_commit()  # of what is copied
         copy = make_copy(args.work, module)
         print(f'== {module}: mutating {TARGETS[module][0]} in {copy}', flush=True)
         # mutmut takes mutant names (fnmatch patterns) to run only those; a pattern
@@ -375,7 +386,7 @@ def main():
         if run.returncode != 0:
             print(f'mutmut failed on {module} (exit {run.returncode}); see above.')
             return 1
-        result = collect(module, copy, time.time() - start)
+        result = collect(module, copy, time.time() - start, commit)
         with open(os.path.join(RESULTS, module + '.json'), 'w') as f:
             json.dump(result, f, indent=1)
             f.write('\n')
