@@ -316,18 +316,24 @@ def mutmut_version():
     return version('mutmut')
 
 
+def target_name(module):
+    """'`deep_cnn_model.py` (`learning_rate_schedule` only)', '`run_lock.py`': for results.md."""
+    return f'`{TARGETS[module][0]}`' + ''.join(f' (`{function}` only)'
+                                              for function in ONLY_FUNCTIONS.get(module, []))
+
+
 def write_summary():
     """results.md: one row per module from results/*.json, then every survivor."""
-    rows, sections = [], []
+    rows, sections, not_run = [], [], []
     for module in TARGETS:
         path = os.path.join(RESULTS, module + '.json')
         if not os.path.isfile(path):
+            not_run.append(module)
             continue
         with open(path) as f:
             result = json.load(f)
         rate = '-' if result['kill_rate'] is None else f"{100 * result['kill_rate']:.1f}%"
-        name = f"`{result['module']}`" + ''.join(f' (`{function}` only)'
-                                                 for function in result.get('functions', []))
+        name = target_name(module)
         rows.append(f"| {name} | {result['mutants']} | {result['killed']} | "
                     f"{result['timeout']} | {result['survived_equivalent']} | "
                     f"{result['survived_other']} | {rate} | {result['minutes']} | "
@@ -354,7 +360,11 @@ def write_summary():
                 '| module | mutants | killed | timed out | survived, equivalent | '
                 'survived, other | kill rate | minutes | commit, date |\n'
                 '|---|---|---|---|---|---|---|---|---|\n' + '\n'.join(rows) + '\n\n'
-                '## Surviving mutants\n\n' + '\n'.join(sections))
+                + (f"Not run yet: {', '.join(target_name(module) for module in not_run)} "
+                   '(see README.md). They run with `nice -n 10 python '
+                   f"benchmarks/mutation/mutate.py {' '.join(not_run)}`.\n\n"
+                   if not_run else '')
+                + '## Surviving mutants\n\n' + '\n'.join(sections))
 
 
 def main():
