@@ -244,6 +244,16 @@ def test_learning_rate_schedule_is_airbench_get_lr():
                                     1 - 0.93 * (300 - 109) / 367, 0.07], abs=1e-6)
 
 
+def test_learning_rate_schedule_without_warmup_starts_at_the_full_rate():
+    """--warmup 0: the whole rate from the first step, then linearly to 0.07."""
+    with tf.Graph().as_default():
+        step = tf.placeholder(tf.int64, [])
+        schedule = deep_cnn_model.learning_rate_schedule(step, total_steps=100, warmup=0)
+        with tf.Session() as sess:
+            values = [float(sess.run(schedule, {step: s})) for s in (0, 1, 50, 100)]
+    assert values == pytest.approx([1.0, 1 - 0.93 / 100, 1 - 0.93 * 50 / 100, 0.07], abs=1e-6)
+
+
 def test_lookahead_pulls_every_network_variable_toward_the_slow_copy(graph):
     """At step s: slow += (1 - d)(w - slow), w = slow, d = 0.95^5 (s/T)^3; finish: w = slow.
 
