@@ -107,6 +107,7 @@ TARGETS = {
     # Only its function learning_rate_schedule (see ONLY_FUNCTIONS)
     'deep_cnn_schedule': ('deep_cnn_model.py', [
         DEEP + 'test_learning_rate_schedule_is_airbench_get_lr',
+        DEEP + 'test_learning_rate_schedule_without_warmup_starts_at_the_full_rate',
         DEEP + 'test_each_group_learns_at_airbench_rate_with_coupled_weight_decay']),
     'checkpoints': ('tutorial_support/checkpoints.py', [
         'tests/test_resume_refusals.py', 'tests/test_resume.py', 'tests/test_restore.py']),
