@@ -11,7 +11,9 @@ import shutil
 
 import cifar_files
 import pytest
+import tensorflow.compat.v1 as tf
 from run_folders import (
+    checkpoint_path,
     copies_older_by_name_newer_by_file_time,
     copy_of_old_run,
     files_of,
@@ -111,8 +113,13 @@ def test_restore_with_other_hidden1(run, cifar_dir, tmp_path):
                        '--hidden1', '20', '--max_steps', '10', '--batch_size', '50')
     assert code == 0, err
     code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
-    assert_user_error(code, err, 'hidden1=20', 'hidden1=120', 'Pass the flags')
-    assert '[3072, 20]' in err and '[3072, 120]' in err
+    (folder,) = run_folders(train_dir)
+    assert_user_error(code, err, f'The checkpoint {checkpoint_path(folder, 10)} holds a '
+                      'two-layer network with hidden1=20, but the flags describe a two-layer '
+                      'network with hidden1=120 (Layer1/weights has shape [3072, 20], expected '
+                      '[3072, 120]; Layer1/biases has shape [20], expected [120]; '
+                      'Layer2/weights has shape [20, 10], expected [120, 10]). Pass the flags '
+                      'the run was trained with.')
     assert 'Test accuracy' not in out
     code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir,
                          '--hidden1', '20')
@@ -129,6 +136,22 @@ def test_restore_cnn_checkpoint_as_fc(run, cifar_dir, tmp_path):
     code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir,
                          '--model', 'fc')
     assert_user_error(code, err, 'convolutional network', '--model fc', 'two-layer network')
+    assert 'Test accuracy' not in out
+
+
+def test_restore_of_another_programs_checkpoint(run, cifar_dir, tmp_path):
+    """--train_dir holding a checkpoint no script of the suite wrote: the message names the
+    first of its variables, and nothing is restored."""
+    with tf.Graph().as_default():
+        for name in ('step', 'kernel', 'bias', 'alpha', 'gamma', 'beta'):
+            tf.Variable(0.0, name=name)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            tf.train.Saver().save(sess, str(tmp_path / 'model.ckpt'), global_step=3)
+    code, out, err = run(restore_model, '--train_dir', str(tmp_path), '--data_dir', cifar_dir)
+    assert_user_error(code, err, 'The checkpoint holds an unknown model (variables: alpha, '
+                      'beta, bias, gamma, kernel), but --model auto expects a model of this '
+                      'suite.')
     assert 'Test accuracy' not in out
 
 
