@@ -435,3 +435,32 @@ def test_a_program_stopped_while_tensorflow_loads_ignores_further_signals(monkey
     assert ignored == [True, True]
     assert capsys.readouterr().err.strip() == ('Stopped by SIGTERM (a request to stop) while '
                                                'starting, before anything was done.')
+
+
+@pytest.mark.parametrize('lost', ['data', 'a shard of two'])
+def test_a_stop_whose_checkpoint_is_not_all_on_disk_says_so(run, cifar_dir, tmp_path,
+                                                            monkeypatch, signals_at_default, lost):
+    """Ctrl-C, and the checkpoint it saves is not all on disk afterwards (its data file
+    gone, or one shard of two there): the message does not claim it was saved."""
+    train_steps_signalling(monkeypatch, {30: [signal.SIGINT]})
+    real_save = tf.train.Saver.save
+
+    def save_losing_a_file(self, *args, **kwargs):
+        path = real_save(self, *args, **kwargs)
+        if path.endswith('-30'):
+            data = path + '.data-00000-of-00001'
+            if lost == 'data':
+                os.remove(data)
+            else:
+                os.rename(data, path + '.data-00000-of-00002')
+        return path
+
+    monkeypatch.setattr(tf.train.Saver, 'save', save_losing_a_file)
+    train_dir = str(tmp_path / 'logs')
+    code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--max_steps', '100', '--batch_size', '50')
+    assert code == 130, err
+    (folder,) = run_folders(train_dir)
+    assert (f'Training interrupted at step 30 by Ctrl-C (SIGINT), but its checkpoint '
+            f'{checkpoint_path(folder, 30)} is not complete on disk.') in err
+    assert 'Saved checkpoint' not in err and 'Traceback' not in err
