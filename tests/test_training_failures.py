@@ -24,7 +24,7 @@ from tensorflow.python.summary.writer import event_file_writer
 import data_helpers
 import restore_model
 import run_fc_model
-from tutorial_support import quiet_tensorflow, run_dirs, run_lock
+from tutorial_support import quiet_tensorflow, run_dirs, run_lock, training_stops
 
 REAL_EVENTS_WRITER = event_file_writer._pywrap_events_writer.EventsWriter
 
@@ -270,3 +270,21 @@ def test_make_run_dir_twice_in_one_second(tmp_path, monkeypatch):
     assert os.path.basename(first).startswith('20240102-030405')
     assert os.path.basename(second).startswith('20240102-030405')
     assert sorted(os.listdir(tmp_path)) == sorted(map(os.path.basename, (first, second)))
+
+
+def test_a_stopped_tf2_run_names_its_tf2_checkpoint(tmp_path):
+    """What a stopped TF2 twin's message offers to continue from: its newest checkpoint in
+    tf2_checkpoints/, found by the model its params.json names (TF1's checkpoints/ is
+    another kind). The checkpoint's files are stand-ins: only their names are read."""
+    run_dir = tmp_path / '20261204-120000_tf2_fc_max_steps=10'
+    folder = run_dir / run_dirs.TF2_CHECKPOINT_FOLDER
+    folder.mkdir(parents=True)
+    (run_dir / run_dirs.PARAMS_FILE).write_text('{"model": "tf2_fc", "max_steps": 10}')
+    for name in ('ckpt-5.index', 'ckpt-5.data-00000-of-00001'):
+        (folder / name).write_bytes(b'')
+    (folder / 'checkpoint').write_text('model_checkpoint_path: "ckpt-5"\n'
+                                       'all_model_checkpoint_paths: "ckpt-5"\n')
+    resume = f'python tf2/run_fc_model.py --train_dir {tmp_path} --resume'
+    assert training_stops.what_is_kept(str(run_dir), resume) == (
+        f'The last checkpoint saved, {folder / "ckpt-5"}, is intact: continue from it with: '
+        f'{resume}')
