@@ -110,7 +110,11 @@ TARGETS = {
         DEEP + 'test_learning_rate_schedule_without_warmup_starts_at_the_full_rate',
         DEEP + 'test_each_group_learns_at_airbench_rate_with_coupled_weight_decay']),
     'checkpoints': ('tutorial_support/checkpoints.py', [
-        'tests/test_resume_refusals.py', 'tests/test_resume.py', 'tests/test_restore.py']),
+        'tests/test_training_failures.py::test_a_stopped_tf2_run_names_its_tf2_checkpoint',
+        SIGNALS + 'test_a_stop_whose_checkpoint_is_not_all_on_disk_says_so',
+        'tests/test_restore.py', 'tests/test_resume_refusals.py', 'tests/test_resume.py',
+        'tests/test_deep_cnn_runner.py::'
+        'test_restore_finds_the_deep_cnn_and_repeats_its_test_accuracy']),
     'resume': ('tutorial_support/resume.py', [
         'tests/test_resume_refusals.py', 'tests/test_resume.py',
         SIGNALS + 'test_signal_inside_sess_run_lets_the_step_finish',
