@@ -273,9 +273,8 @@ def test_make_run_dir_twice_in_one_second(tmp_path, monkeypatch):
 
 
 def test_a_stopped_tf2_run_names_its_tf2_checkpoint(tmp_path):
-    """What a stopped TF2 twin's message offers to continue from: its newest checkpoint in
-    tf2_checkpoints/, found by the model its params.json names (TF1's checkpoints/ is
-    another kind). The checkpoint's files are stand-ins: only their names are read."""
+    """What a stopped TF2 twin's message offers to continue from: its newest checkpoint, in
+    tf2_checkpoints/. The checkpoint's files are stand-ins: only their names are read."""
     run_dir = tmp_path / '20261204-120000_tf2_fc_max_steps=10'
     folder = run_dir / run_dirs.TF2_CHECKPOINT_FOLDER
     folder.mkdir(parents=True)
