@@ -101,8 +101,9 @@ def test_newest_run_is_the_one_its_name_says(run, fc_run, short_fc_run, cifar_di
 def test_restore_without_checkpoint(run, cifar_dir, tmp_path):
     """An empty train_dir: the message says there is no checkpoint and what to do."""
     code, out, err = run(restore_model, '--train_dir', str(tmp_path), '--data_dir', cifar_dir)
-    assert_user_error(code, err, f'no checkpoint in {tmp_path}', 'Train a model first',
-                      '--train_dir')
+    assert_user_error(code, err, f'There is no checkpoint in {tmp_path}. Train a model first '
+                      '(python run_fc_model.py, run_cnn_model.py or run_deep_cnn_model.py), or '
+                      'point --train_dir at the folder it trained into.')
     assert 'Test accuracy' not in out
 
 
