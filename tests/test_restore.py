@@ -140,19 +140,24 @@ def test_restore_cnn_checkpoint_as_fc(run, cifar_dir, tmp_path):
     assert 'Test accuracy' not in out
 
 
-def test_restore_of_another_programs_checkpoint(run, cifar_dir, tmp_path):
-    """--train_dir holding a checkpoint no script of the suite wrote: the message names the
-    first of its variables, and nothing is restored."""
+@pytest.mark.parametrize('model, expected', [('auto', 'a model of this suite'),
+                                             ('cnn', 'the convolutional network')])
+def test_restore_of_another_programs_checkpoint(run, cifar_dir, tmp_path, model, expected):
+    """--train_dir holding a checkpoint no script of the suite wrote (beside a params.json
+    that says 'cnn', for --model cnn): the message names the first of its variables and
+    what was expected, and nothing is restored."""
     with tf.Graph().as_default():
         for name in ('step', 'kernel', 'bias', 'alpha', 'gamma', 'beta'):
             tf.Variable(0.0, name=name)
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
             tf.train.Saver().save(sess, str(tmp_path / 'model.ckpt'), global_step=3)
-    code, out, err = run(restore_model, '--train_dir', str(tmp_path), '--data_dir', cifar_dir)
+    if model != 'auto':
+        (tmp_path / run_dirs.PARAMS_FILE).write_text(json.dumps({'model': model}))
+    code, out, err = run(restore_model, '--train_dir', str(tmp_path), '--data_dir', cifar_dir,
+                         '--model', model)
     assert_user_error(code, err, 'The checkpoint holds an unknown model (variables: alpha, '
-                      'beta, bias, gamma, kernel), but --model auto expects a model of this '
-                      'suite.')
+                      f'beta, bias, gamma, kernel), but --model {model} expects {expected}.')
     assert 'Test accuracy' not in out
 
 
