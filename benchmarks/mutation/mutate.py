@@ -209,6 +209,12 @@ def make_copy(work, module):
     sources = [name for name in top if name.endswith('.py')
                or (name in ('tutorial_support', 'tf2'))]
     also_copy = [name for name in top if name not in sources and name != 'tests']
+    write_settings(copy, module, sources, also_copy)
+    return copy
+
+
+def write_settings(copy, module, sources, also_copy):
+    """The module's mutmut settings and test order, in its copy."""
     path, tests = TARGETS[module]
     with open(os.path.join(copy, ORDER_PLUGIN + '.py'), 'w') as f:
         f.write(ORDER_PLUGIN_SOURCE.format(order=tests))
@@ -227,7 +233,6 @@ def make_copy(work, module):
                 # but run nothing: a process forked after TensorFlow ran a session
                 # hangs in its next one (mutmut's plain fork runs the clean tests first)
                 'process_isolation = "forkserver"\n')
-    return copy
 
 
 def mutmut(copy, *args, **run_args):
@@ -372,6 +377,54 @@ def write_summary():
                 + '## Surviving mutants\n\n' + '\n'.join(sections))
 
 
+def rerun_survivors(module, work, max_children):
+    """Runs again, in the module's copy from its last run, only the mutants that survived
+    it and are not listed as equivalent, against the tests of the working tree now.
+
+    For tests added after a long run: the other mutants keep the results of that run
+    (its copy's source is unchanged). Returns the module's results, or None.
+    """
+    copy = os.path.join(work, module)
+    path = TARGETS[module][0]
+    meta_path = os.path.join(copy, 'mutants', path + '.meta')
+    with open(os.path.join(RESULTS, module + '.json')) as f:
+        first = json.load(f)
+    with open(meta_path) as f:
+        before = json.load(f)['exit_code_by_key']
+    listed = {(entry['function'], tuple(entry['diff']))
+              for entry in first['survivors_equivalent']}
+    names = [mutant for mutant, code in before.items() if code in SURVIVED
+             and (function_of(mutant), tuple(changed_lines(copy, mutant))) not in listed]
+    if not names:
+        print(f'== {module}: no survivors to run again')
+        return None
+    shutil.copytree(os.path.join(PROJECT, 'tests'), os.path.join(copy, 'tests'),
+                    dirs_exist_ok=True)
+    with open(os.path.join(copy, 'pyproject.toml')) as f:
+        settings = f.read()
+    sources, also_copy = (json.loads(re.search(f'^{name} = (.*)$', settings, re.M).group(1))
+                          for name in ('source_paths', 'also_copy'))
+    write_settings(copy, module, sources,
+                   [name for name in also_copy if name != ORDER_PLUGIN + '.py'])
+    start, commit = time.time(), git_commit()
+    print(f'== {module}: running {len(names)} survivors again in {copy}', flush=True)
+    run = subprocess.run([sys.executable, '-c', MUTMUT_RUN, path, 'run', '--max-children',
+                          str(max_children), *names], cwd=copy)
+    if run.returncode != 0:
+        return None
+    with open(meta_path) as f:
+        meta = json.load(f)
+    for mutant, code in before.items():  # the results of the first run, where not run again
+        if mutant not in names and meta['exit_code_by_key'].get(mutant) is None:
+            meta['exit_code_by_key'][mutant] = code
+    with open(meta_path, 'w') as f:
+        json.dump(meta, f)
+    result = collect(module, copy, first['minutes'] * 60 + time.time() - start,
+                     f"{first['commit']}; its survivors run again at {commit}")
+    result['command'] = f"{first['command']}, then the same with --survivors"
+    return result
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('modules', nargs='+', help=f"'all' or some of: {', '.join(TARGETS)}")
@@ -380,6 +433,9 @@ def main():
                         help='where the copies of the project are made (default: %(default)s)')
     parser.add_argument('--max-children', type=int, default=1,
                         help='mutants tested at once (default 1: the machine is shared)')
+    parser.add_argument('--survivors', action='store_true',
+                        help="run again only the last run's survivors that are not listed as "
+                             'equivalent, in its copy, against the tests as they are now')
     args = parser.parse_args()
     modules = list(TARGETS) if args.modules == ['all'] else args.modules
     unknown = [module for module in modules if module not in TARGETS]
@@ -387,6 +443,15 @@ def main():
         parser.error(f"unknown module(s) {', '.join(unknown)}; known: {', '.join(TARGETS)}")
     os.makedirs(RESULTS, exist_ok=True)
     for module in modules:
+        if args.survivors:
+            result = rerun_survivors(module, args.work, args.max_children)
+            if result is not None:
+                with open(os.path.join(RESULTS, module + '.json'), 'w') as f:
+                    json.dump(result, f, indent=1)
+                    f.write('\n')
+                write_summary()
+                print(f"== {module}: kill rate {result['kill_rate']}", flush=True)
+            continue
         start = time.time()
         commit = git_commit()  # of what is copied
         copy = make_copy(args.work, module)
