@@ -161,6 +161,24 @@ def test_restore_of_another_programs_checkpoint(run, cifar_dir, tmp_path, model,
     assert 'Test accuracy' not in out
 
 
+def test_restore_of_a_two_layer_checkpoint_without_its_last_biases(run, cifar_dir, tmp_path):
+    """A checkpoint of the two-layer network's variables but one (cut by hand, or by another
+    program): the message names the missing variable, and nothing is restored."""
+    with tf.Graph().as_default():
+        for name, shape in (('Layer1/weights', [3072, 120]), ('Layer1/biases', [120]),
+                            ('Layer2/weights', [120, 10])):
+            tf.Variable(tf.zeros(shape), name=name)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            tf.train.Saver().save(sess, str(tmp_path / 'model.ckpt'), global_step=3)
+    code, out, err = run(restore_model, '--train_dir', str(tmp_path), '--data_dir', cifar_dir)
+    assert_user_error(code, err, f'The checkpoint {tmp_path / "model.ckpt-3"} holds a '
+                      'two-layer network with hidden1=120, but the flags describe a two-layer '
+                      'network with hidden1=120 (Layer2/biases is missing; global_step is '
+                      'missing). Pass the flags the run was trained with.')
+    assert 'Test accuracy' not in out
+
+
 @pytest.mark.parametrize('damaged', ['.data-00000-of-00001', '.index'])
 def test_restore_damaged_checkpoint(run, cifar_dir, tmp_path, damaged):
     """Junk bytes in a checkpoint file: a clear error naming it; the files are kept."""
