@@ -7,6 +7,7 @@ run folder handed over names settings or data that cannot be used.
 
 import json
 import os
+import re
 import shutil
 
 import cifar_files
@@ -161,21 +162,27 @@ def test_restore_of_another_programs_checkpoint(run, cifar_dir, tmp_path, model,
     assert 'Test accuracy' not in out
 
 
-def test_restore_of_a_two_layer_checkpoint_without_its_last_biases(run, cifar_dir, tmp_path):
+@pytest.mark.parametrize('hidden1, problems', [
+    (120, 'Layer2/biases is missing; global_step is missing'),
+    # five problems: the first three are named
+    (20, 'Layer1/weights has shape [3072, 20], expected [3072, 120]; Layer1/biases has shape '
+         '[20], expected [120]; Layer2/weights has shape [20, 10], expected [120, 10]')])
+def test_restore_of_a_two_layer_checkpoint_without_its_last_biases(run, cifar_dir, tmp_path,
+                                                                    hidden1, problems):
     """A checkpoint of the two-layer network's variables but one (cut by hand, or by another
-    program): the message names the missing variable, and nothing is restored."""
+    program): the message names what does not fit, and nothing is restored."""
     with tf.Graph().as_default():
-        for name, shape in (('Layer1/weights', [3072, 120]), ('Layer1/biases', [120]),
-                            ('Layer2/weights', [120, 10])):
+        for name, shape in (('Layer1/weights', [3072, hidden1]), ('Layer1/biases', [hidden1]),
+                            ('Layer2/weights', [hidden1, 10])):
             tf.Variable(tf.zeros(shape), name=name)
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
             tf.train.Saver().save(sess, str(tmp_path / 'model.ckpt'), global_step=3)
     code, out, err = run(restore_model, '--train_dir', str(tmp_path), '--data_dir', cifar_dir)
     assert_user_error(code, err, f'The checkpoint {tmp_path / "model.ckpt-3"} holds a '
-                      'two-layer network with hidden1=120, but the flags describe a two-layer '
-                      'network with hidden1=120 (Layer2/biases is missing; global_step is '
-                      'missing). Pass the flags the run was trained with.')
+                      f'two-layer network with hidden1={hidden1}, but the flags describe a '
+                      f'two-layer network with hidden1=120 ({problems}). Pass the flags the run '
+                      'was trained with.')
     assert 'Test accuracy' not in out
 
 
@@ -192,7 +199,16 @@ def test_restore_damaged_checkpoint(run, cifar_dir, tmp_path, damaged):
         f.write(b'this is not a checkpoint' * 7)
     before = files_of(train_dir)
     code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
-    assert_user_error(code, err, prefix, 'damaged')
+    damage, remedy = {'.index': ('cannot be read; it is damaged or incomplete',
+                                 'to use the checkpoint before it.'),
+                      '.data-00000-of-00001': ('cannot be restored; it is damaged',
+                                               'to use the one before.')}[damaged]
+    assert_user_error(code, err, f'Error: The checkpoint {prefix} {damage} (')
+    # ... (TensorFlow's reason). Delete its files (...model.ckpt-20.*) ...
+    reason = re.fullmatch(rf'Error: The checkpoint {re.escape(prefix)} {damage} \((.+)\)\. '
+                          rf'Delete its files \({re.escape(prefix)}\.\*\) {re.escape(remedy)}',
+                          err.strip(), re.DOTALL)
+    assert reason and reason.group(1) != 'None', err
     assert 'Test accuracy' not in out
     assert files_of(train_dir) == before
 
