@@ -186,21 +186,26 @@ def test_restore_of_a_two_layer_checkpoint_without_its_last_biases(run, cifar_di
     assert 'Test accuracy' not in out
 
 
-@pytest.mark.parametrize('damaged', ['.data-00000-of-00001', '.index'])
+@pytest.mark.parametrize('damaged', ['.data-00000-of-00001', '.index', '/'])
 def test_restore_damaged_checkpoint(run, cifar_dir, tmp_path, damaged):
-    """Junk bytes in a checkpoint file: a clear error naming it; the files are kept."""
+    """Junk bytes in a checkpoint file (or a folder of the checkpoint's own name beside its
+    files, which TensorFlow then reads as a folder of checkpoints): a clear error naming it;
+    the files are kept."""
     train_dir = str(tmp_path / 'logs')
     code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
                        '--max_steps', '20', '--batch_size', '50', '--seed', '1')
     assert code == 0, err
     (folder,) = run_folders(train_dir)
     prefix = os.path.join(folder, 'checkpoints', 'model.ckpt-20')
-    with open(prefix + damaged, 'wb') as f:
-        f.write(b'this is not a checkpoint' * 7)
+    if damaged == '/':
+        os.mkdir(prefix)
+    else:
+        with open(prefix + damaged, 'wb') as f:
+            f.write(b'this is not a checkpoint' * 7)
     before = files_of(train_dir)
     code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
-    damage, remedy = {'.index': ('cannot be read; it is damaged or incomplete',
-                                 'to use the checkpoint before it.'),
+    unreadable = ('cannot be read; it is damaged or incomplete', 'to use the checkpoint before it.')
+    damage, remedy = {'.index': unreadable, '/': unreadable,
                       '.data-00000-of-00001': ('cannot be restored; it is damaged',
                                                'to use the one before.')}[damaged]
     assert_user_error(code, err, f'Error: The checkpoint {prefix} {damage} (')
