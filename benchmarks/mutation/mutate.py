@@ -378,8 +378,9 @@ def write_summary():
 
 
 def rerun_survivors(module, work, max_children):
-    """Runs again, in the module's copy from its last run, only the mutants that survived
-    it and are not listed as equivalent, against the tests of the working tree now.
+    """Runs again, in the module's copy from its last run, the mutants that survived it
+    and are not listed as equivalent (and any it did not reach, if it was stopped), against
+    the tests of the working tree now.
 
     For tests added after a long run: the other mutants keep the results of that run
     (its copy's source is unchanged). Returns the module's results, or None.
@@ -393,8 +394,9 @@ def rerun_survivors(module, work, max_children):
         before = json.load(f)['exit_code_by_key']
     listed = {(entry['function'], tuple(entry['diff']))
               for entry in first['survivors_equivalent']}
-    names = [mutant for mutant, code in before.items() if code in SURVIVED
-             and (function_of(mutant), tuple(changed_lines(copy, mutant))) not in listed]
+    names = [mutant for mutant, code in before.items() if code is None or (
+        code in SURVIVED
+        and (function_of(mutant), tuple(changed_lines(copy, mutant))) not in listed)]
     if not names:
         print(f'== {module}: no survivors to run again')
         return None
@@ -407,7 +409,8 @@ def rerun_survivors(module, work, max_children):
     write_settings(copy, module, sources,
                    [name for name in also_copy if name != ORDER_PLUGIN + '.py'])
     start, commit = time.time(), git_commit()
-    print(f'== {module}: running {len(names)} survivors again in {copy}', flush=True)
+    print(f'== {module}: running {len(names)} survivors (or mutants not reached) again in '
+          f'{copy}', flush=True)
     run = subprocess.run([sys.executable, '-c', MUTMUT_RUN, path, 'run', '--max-children',
                           str(max_children), *names], cwd=copy)
     if run.returncode != 0:
@@ -420,7 +423,8 @@ def rerun_survivors(module, work, max_children):
     with open(meta_path, 'w') as f:
         json.dump(meta, f)
     result = collect(module, copy, first['minutes'] * 60 + time.time() - start,
-                     f"{first['commit']}; its survivors run again at {commit}")
+                     f"{first['commit']}; its survivors (and mutants not reached) run again "
+                     f'at {commit}')
     result['command'] = f"{first['command']}, then the same with --survivors"
     return result
 
