@@ -85,6 +85,18 @@ def test_a_run_of_the_previous_version_restores(run, cifar_dir, tmp_path):
     assert 'Test accuracy 0.16' in out.splitlines()
 
 
+def test_a_run_of_the_previous_version_counts_as_older_than_any_other(run, short_fc_run,
+                                                                     cifar_dir, tmp_path):
+    """Beside a run of this version, a run folder of the previous one (its name records no
+    start; it trained 30 steps with --hidden1 2) is the older: the new run is restored."""
+    train_dir, _ = copy_of_old_run(tmp_path)
+    new_run = os.path.normpath(short_fc_run[1])
+    shutil.copytree(new_run, os.path.join(train_dir, os.path.basename(new_run)))
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
+    assert code == 0, err
+    assert 'Current step: 100' in out.splitlines()
+
+
 def test_newest_run_is_the_one_its_name_says(run, fc_run, short_fc_run, cifar_dir, tmp_path):
     """Copies whose file times say the opposite of their names: the name wins.
 
