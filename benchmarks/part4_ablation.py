@@ -31,16 +31,16 @@ PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROWS = [
     ('recipe', 'airbench94 as it is', []),
     ('no_whitening', 'a trained first convolution instead of the whitening', ['--nowhiten']),
-    ('no_dirac', 'random convolutions, no identities at the start', ['--nodirac']),
     ('no_lookahead', 'no Lookahead', ['--nolookahead']),
     ('random_flip', 'a fresh random flip every epoch, not alternating', ['--flip', 'random']),
+    ('no_dirac', 'random convolutions, no identities at the start', ['--nodirac']),
+    ('no_label_smoothing', 'one-hot targets', ['--label_smoothing', '0']),
     ('relu', 'ReLU instead of GELU', ['--activation', 'relu']),
     ('no_output_scale', 'logits not scaled by 1/9', ['--scaling_factor', '1']),
     ('no_bias_scaler', "batch norm's biases at the common rate", ['--bias_scaler', '1']),
-    ('no_label_smoothing', 'one-hot targets', ['--label_smoothing', '0']),
     ('no_translate', 'no random shifts', ['--translate', '0']),
     ('no_warmup', 'the learning rate at its top from the first step', ['--warmup', '0']),
-    ('trainable_bn_scale', "batch norm learns a scale", ['--trainable_bn_scale']),
+    ('trainable_bn_scale', 'batch norm learns a scale', ['--trainable_bn_scale']),
 ]
 # Rows measured on the recipe's runs, by testing them with fewer views
 TTA_ROWS = [('tta_level_1', 'test-time views: the image and its mirror', '1'),
@@ -83,6 +83,10 @@ def main():
     results.setdefault('settings', settings)
     runs = results.setdefault('runs', {})
     train_root = os.path.join(tempfile.gettempdir(), 'part4_ablation_runs')
+    def save():
+        with open(args.out, 'w') as results_file:
+            json.dump(results, results_file, indent=1)
+
     for name, what, row_flags in ROWS:
         if name not in chosen and not (name == 'recipe' and set(chosen) & {'tta_level_0',
                                                                           'tta_level_1'}):
@@ -100,23 +104,22 @@ def main():
                          'test_accuracy': value_after(out, 'Test Accuracy:'),
                          'epoch_seconds': epoch_seconds, 'train_dir': train_dir}
             print(f'{key}: {runs[key]["test_accuracy"]:.4f}', flush=True)
-            with open(args.out, 'w') as results_file:
-                json.dump(results, results_file, indent=1)
-    for name, what, level in TTA_ROWS:
-        if name not in chosen:
+            save()
+        if name != 'recipe':
             continue
-        for seed in seeds:
-            key = f'{name}/seed={seed}'
-            if key in runs:
-                continue
-            out = run([args.python, 'restore_model.py', '--train_dir',
-                       runs[f'recipe/seed={seed}']['train_dir'], '--data_dir', args.data_dir,
-                       '--tta_level', level])
-            runs[key] = {'row': name, 'what': what, 'flags': ['--tta_level', level],
-                         'seed': seed, 'test_accuracy': value_after(out, 'Test accuracy')}
-            print(f'{key}: {runs[key]["test_accuracy"]:.4f}', flush=True)
-            with open(args.out, 'w') as results_file:
-                json.dump(results, results_file, indent=1)
+        # The test-time views are not trained: the recipe's runs, tested with fewer
+        for tta_name, tta_what, level in TTA_ROWS:
+            for seed in seeds:
+                key = f'{tta_name}/seed={seed}'
+                if tta_name not in chosen or key in runs:
+                    continue
+                out = run([args.python, 'restore_model.py', '--train_dir',
+                           runs[f'recipe/seed={seed}']['train_dir'], '--data_dir',
+                           args.data_dir, '--tta_level', level])
+                runs[key] = {'row': tta_name, 'what': tta_what, 'flags': ['--tta_level', level],
+                             'seed': seed, 'test_accuracy': value_after(out, 'Test accuracy')}
+                print(f'{key}: {runs[key]["test_accuracy"]:.4f}', flush=True)
+                save()
     print('\n| row | what changes | test accuracy, mean ± std (n) | vs recipe |')
     print('|---|---|---|---|')
     recipe = [r['test_accuracy'] for r in runs.values() if r['row'] == 'recipe']

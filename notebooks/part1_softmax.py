@@ -51,9 +51,9 @@ elif not os.path.isdir('tutorial_support') and os.path.isdir('../tutorial_suppor
 if os.getcwd() not in sys.path:
     sys.path.insert(0, os.getcwd())
 
-from tutorial_support import notebooks
+from tutorial_support import notebook_runs, notebook_views
 
-notebooks.setup()
+notebook_runs.setup()
 
 # %% [markdown]
 # ## Settings
@@ -87,15 +87,15 @@ MAX_STEPS = 1000
 # %%
 import data_helpers
 
-notebooks.run_script(data_helpers, data_dir=DATA_DIR)
-notebooks.show_training_images(DATA_DIR, data_helpers.CLASSES)
+notebook_runs.run_script(data_helpers, data_dir=DATA_DIR)
+notebook_views.show_training_images(DATA_DIR, data_helpers.CLASSES)
 
 # %% [markdown]
 # `load_data()` reads the files and subtracts the mean training image from every image,
 # so that the pixel values are centred on 0:
 
 # %%
-notebooks.show_source(data_helpers.load_data)
+notebook_views.show_source(data_helpers.load_data)
 
 # %% [markdown]
 # ## Prepare the TensorFlow graph
@@ -115,7 +115,7 @@ notebooks.show_source(data_helpers.load_data)
 # %%
 import softmax
 
-notebooks.show_source(softmax.main, 'Prepare the TensorFlow graph', 'Run the TensorFlow graph')
+notebook_views.show_source(softmax.main, 'Prepare the TensorFlow graph', 'Run the TensorFlow graph')
 
 # %% [markdown]
 # ## Run the TensorFlow graph
@@ -126,7 +126,7 @@ notebooks.show_source(softmax.main, 'Prepare the TensorFlow graph', 'Run the Ten
 # training never saw.
 
 # %%
-notebooks.show_source(softmax.main, 'Run the TensorFlow graph', 'end_time = time.time()')
+notebook_views.show_source(softmax.main, 'Run the TensorFlow graph', 'end_time = time.time()')
 
 # %% [markdown]
 # ## Training and testing
@@ -136,7 +136,7 @@ notebooks.show_source(softmax.main, 'Run the TensorFlow graph', 'end_time = time
 # it mixes up.
 
 # %%
-run = notebooks.run_script(softmax, data_dir=DATA_DIR, train_dir=TRAIN_DIR, seed=SEED,
+run = notebook_runs.run_script(softmax, data_dir=DATA_DIR, train_dir=TRAIN_DIR, seed=SEED,
                            batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE,
                            max_steps=MAX_STEPS)
 
@@ -155,7 +155,7 @@ run = notebooks.run_script(softmax, data_dir=DATA_DIR, train_dir=TRAIN_DIR, seed
 # wanders (the post saw it between 0.23 and 0.44).
 
 # %%
-notebooks.plot_curves(run.run_dir)
+notebook_views.plot_curves(run.run_dir)
 
 # %% [markdown]
 # ## What each class learned
@@ -166,7 +166,7 @@ notebooks.plot_curves(run.run_dir)
 # one template per class, and a photo unlike its class's template is missed.
 
 # %%
-notebooks.show_pictures(run.run_dir, 'class_templates')
+notebook_views.show_pictures(run.run_dir, 'class_templates')
 
 # %% [markdown]
 # ## TensorBoard

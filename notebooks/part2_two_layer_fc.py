@@ -51,9 +51,9 @@ elif not os.path.isdir('tutorial_support') and os.path.isdir('../tutorial_suppor
 if os.getcwd() not in sys.path:
     sys.path.insert(0, os.getcwd())
 
-from tutorial_support import notebooks
+from tutorial_support import notebook_runs, notebook_views
 
-notebooks.setup()
+notebook_runs.setup()
 
 # %% [markdown]
 # ## Settings
@@ -89,8 +89,8 @@ PHOTOS = []
 # %%
 import data_helpers
 
-notebooks.run_script(data_helpers, data_dir=DATA_DIR)
-notebooks.show_training_images(DATA_DIR, data_helpers.CLASSES)
+notebook_runs.run_script(data_helpers, data_dir=DATA_DIR)
+notebook_views.show_training_images(DATA_DIR, data_helpers.CLASSES)
 
 # %% [markdown]
 # ## The model: `two_layer_fc.py`
@@ -110,25 +110,25 @@ notebooks.show_training_images(DATA_DIR, data_helpers.CLASSES)
 # %%
 import two_layer_fc
 
-notebooks.show_source(two_layer_fc.inference)
+notebook_views.show_source(two_layer_fc.inference)
 
 # %% [markdown]
 # ### `loss()`: cross-entropy plus the regularisation terms
 
 # %%
-notebooks.show_source(two_layer_fc.loss)
+notebook_views.show_source(two_layer_fc.loss)
 
 # %% [markdown]
 # ### `training()`: one step of gradient descent, counted in `global_step`
 
 # %%
-notebooks.show_source(two_layer_fc.training)
+notebook_views.show_source(two_layer_fc.training)
 
 # %% [markdown]
 # ### `evaluation()`: the accuracy
 
 # %%
-notebooks.show_source(two_layer_fc.evaluation)
+notebook_views.show_source(two_layer_fc.evaluation)
 
 # %% [markdown]
 # ## The runner: `run_fc_model.py`
@@ -144,7 +144,7 @@ notebooks.show_source(two_layer_fc.evaluation)
 # %%
 import run_fc_model
 
-notebooks.show_source(run_fc_model.run_training, 'Prepare the TensorFlow graph',
+notebook_views.show_source(run_fc_model.run_training, 'Prepare the TensorFlow graph',
                       'Run the TensorFlow graph')
 
 # %% [markdown]
@@ -158,7 +158,7 @@ notebooks.show_source(run_fc_model.run_training, 'Prepare the TensorFlow graph',
 # post's: a checkpoint when you stop the run, pictures for TensorBoard.)
 
 # %%
-notebooks.show_source(run_fc_model.run_training, 'Run the TensorFlow graph')
+notebook_views.show_source(run_fc_model.run_training, 'Run the TensorFlow graph')
 
 # %% [markdown]
 # ## Training and testing
@@ -168,7 +168,7 @@ notebooks.show_source(run_fc_model.run_training, 'Run the TensorFlow graph')
 # of the output says which call continues the run where it stopped.
 
 # %%
-run = notebooks.run_script(run_fc_model, data_dir=DATA_DIR, train_dir=TRAIN_DIR, seed=SEED,
+run = notebook_runs.run_script(run_fc_model, data_dir=DATA_DIR, train_dir=TRAIN_DIR, seed=SEED,
                            learning_rate=LEARNING_RATE, max_steps=MAX_STEPS,
                            hidden1=HIDDEN1, batch_size=BATCH_SIZE,
                            reg_constant=REG_CONSTANT)
@@ -185,7 +185,7 @@ run = notebooks.run_script(run_fc_model, data_dir=DATA_DIR, train_dir=TRAIN_DIR,
 # every 100 steps, the accuracy on the training batches, and the test accuracy at the end.
 
 # %%
-notebooks.plot_curves(run.run_dir)
+notebook_views.plot_curves(run.run_dir)
 
 # %% [markdown]
 # The first layer's weights, one picture for each hidden unit: the 3,072 weights of a unit
@@ -195,14 +195,14 @@ notebooks.plot_curves(run.run_dir)
 # values they started with, and what it adds is spread over all 120 units.
 
 # %%
-notebooks.show_pictures(run.run_dir, 'layer1_weights')
+notebook_views.show_pictures(run.run_dir, 'layer1_weights')
 
 # %% [markdown]
 # The confusion matrix (rows: the true class, columns: the guess) and some of the model's
 # guesses on test images, first mistakes (in red), then right ones (in green):
 
 # %%
-notebooks.show_pictures(run.run_dir, 'confusion_matrix', 'test_predictions')
+notebook_views.show_pictures(run.run_dir, 'confusion_matrix', 'test_predictions')
 
 # %% [markdown]
 # TensorBoard itself shows every run in `TRAIN_DIR` side by side: the graph, the
@@ -224,10 +224,10 @@ notebooks.show_pictures(run.run_dir, 'confusion_matrix', 'test_predictions')
 # %%
 import restore_model
 
-notebooks.show_source(restore_model.main)
+notebook_views.show_source(restore_model.main)
 
 # %%
-restored = notebooks.run_script(restore_model, train_dir=run.run_dir, model='fc',
+restored = notebook_runs.run_script(restore_model, train_dir=run.run_dir, model='fc',
                                 hidden1=HIDDEN1, data_dir=DATA_DIR)
 print(f'Restored: {restored.test_accuracy:g}; at the end of training: {run.test_accuracy:g}')
 
@@ -240,14 +240,14 @@ print(f'Restored: {restored.test_accuracy:g}; at the end of training: {run.test_
 # paths. Expect mistakes: the network is right on less than half of the test images.
 
 # %%
-if notebooks.in_colab():  # a button to upload photos from your computer
+if notebook_runs.in_colab():  # a button to upload photos from your computer
     from google.colab import files
 
     PHOTOS = sorted(files.upload())  # saved beside the scripts, under their own names
 if PHOTOS:
-    notebooks.run_script(restore_model, train_dir=run.run_dir, model='fc', hidden1=HIDDEN1,
+    notebook_runs.run_script(restore_model, train_dir=run.run_dir, model='fc', hidden1=HIDDEN1,
                          image=PHOTOS)
-    notebooks.show_photos(PHOTOS)
+    notebook_views.show_photos(PHOTOS)
 else:
     print('No photos: set PHOTOS above to the paths of your own PNG or JPEG files.')
 

@@ -51,9 +51,9 @@ elif not os.path.isdir('tutorial_support') and os.path.isdir('../tutorial_suppor
 if os.getcwd() not in sys.path:
     sys.path.insert(0, os.getcwd())
 
-from tutorial_support import notebooks
+from tutorial_support import notebook_runs, notebook_views
 
-notebooks.setup()
+notebook_runs.setup()
 
 # %% [markdown]
 # ## Settings
@@ -89,12 +89,12 @@ PHOTOS = []
 # %%
 import data_helpers
 
-notebooks.show_training_images(DATA_DIR, data_helpers.CLASSES)
+notebook_views.show_training_images(DATA_DIR, data_helpers.CLASSES)
 data_sets = data_helpers.reshape_data(data_helpers.load_data(DATA_DIR))
 data_sets['images_train'].shape, data_sets['images_test'].shape
 
 # %%
-notebooks.show_source(data_helpers.reshape_data)
+notebook_views.show_source(data_helpers.reshape_data)
 
 # %% [markdown]
 # ## Create placeholders
@@ -106,7 +106,7 @@ notebooks.show_source(data_helpers.reshape_data)
 # %%
 import run_cnn_model
 
-notebooks.show_source(run_cnn_model.placeholder_inputs)
+notebook_views.show_source(run_cnn_model.placeholder_inputs)
 
 # %% [markdown]
 # ## Forward propagation
@@ -120,8 +120,8 @@ notebooks.show_source(run_cnn_model.placeholder_inputs)
 # %%
 import cnn_model
 
-notebooks.show_source(cnn_model.inference)
-notebooks.show_source(cnn_model.conv_stage)
+notebook_views.show_source(cnn_model.inference)
+notebook_views.show_source(cnn_model.conv_stage)
 
 # %% [markdown]
 # (In the published notebook the dropout was built in inference mode, so it never
@@ -132,7 +132,7 @@ notebooks.show_source(cnn_model.conv_stage)
 # The mean softmax cross-entropy between the scores and the labels.
 
 # %%
-notebooks.show_source(cnn_model.loss)
+notebook_views.show_source(cnn_model.loss)
 
 # %% [markdown]
 # ## Backward propagation: the optimizer
@@ -140,7 +140,7 @@ notebooks.show_source(cnn_model.loss)
 # TensorFlow computes the gradients itself; Adam uses them to update every variable.
 
 # %%
-notebooks.show_source(cnn_model.training)
+notebook_views.show_source(cnn_model.training)
 
 # %% [markdown]
 # ## Model
@@ -149,7 +149,7 @@ notebooks.show_source(cnn_model.training)
 # functions above...
 
 # %%
-notebooks.show_source(run_cnn_model.run_training, 'Create the placeholders',
+notebook_views.show_source(run_cnn_model.run_training, 'Create the placeholders',
                       'Start the session')
 
 # %% [markdown]
@@ -160,7 +160,7 @@ notebooks.show_source(run_cnn_model.run_training, 'Create the placeholders',
 # own: a checkpoint when you stop the run, TensorBoard, the line per epoch.)
 
 # %%
-notebooks.show_source(run_cnn_model.run_training, 'Start the session',
+notebook_views.show_source(run_cnn_model.run_training, 'Start the session',
                       'What the model learned, for TensorBoard')
 
 # %% [markdown]
@@ -171,7 +171,7 @@ notebooks.show_source(run_cnn_model.run_training, 'Start the session',
 # error at the end of the output says which call continues the run where it stopped.
 
 # %%
-run = notebooks.run_script(run_cnn_model, data_dir=DATA_DIR, train_dir=TRAIN_DIR, seed=SEED,
+run = notebook_runs.run_script(run_cnn_model, data_dir=DATA_DIR, train_dir=TRAIN_DIR, seed=SEED,
                            learning_rate=LEARNING_RATE, epochs=EPOCHS,
                            batch_size=BATCH_SIZE, dropout_rate=DROPOUT_RATE)
 
@@ -189,7 +189,7 @@ run = notebooks.run_script(run_cnn_model, data_dir=DATA_DIR, train_dir=TRAIN_DIR
 # the cost alone.)
 
 # %%
-notebooks.plot_curves(run.run_dir)
+notebook_views.plot_curves(run.run_dir)
 
 # %% [markdown]
 # ## What the network learned
@@ -199,14 +199,14 @@ notebooks.plot_curves(run.run_dir)
 # colour).
 
 # %%
-notebooks.show_pictures(run.run_dir, 'conv1_filters')
+notebook_views.show_pictures(run.run_dir, 'conv1_filters')
 
 # %% [markdown]
 # The confusion matrix (rows: the true class, columns: the guess) and some of the model's
 # guesses on test images, first mistakes (in red), then right ones (in green):
 
 # %%
-notebooks.show_pictures(run.run_dir, 'confusion_matrix', 'test_predictions')
+notebook_views.show_pictures(run.run_dir, 'confusion_matrix', 'test_predictions')
 
 # %% [markdown]
 # ## TensorBoard
@@ -231,12 +231,12 @@ notebooks.show_pictures(run.run_dir, 'confusion_matrix', 'test_predictions')
 # %%
 import restore_model
 
-if notebooks.in_colab():  # a button to upload photos from your computer
+if notebook_runs.in_colab():  # a button to upload photos from your computer
     from google.colab import files
 
     PHOTOS = sorted(files.upload())  # saved beside the scripts, under their own names
 if PHOTOS:
-    notebooks.run_script(restore_model, train_dir=run.run_dir, model='cnn', image=PHOTOS)
-    notebooks.show_photos(PHOTOS)
+    notebook_runs.run_script(restore_model, train_dir=run.run_dir, model='cnn', image=PHOTOS)
+    notebook_views.show_photos(PHOTOS)
 else:
     print('No photos: set PHOTOS above to the paths of your own PNG or JPEG files.')

@@ -51,9 +51,9 @@ elif not os.path.isdir('tutorial_support') and os.path.isdir('../tutorial_suppor
 if os.getcwd() not in sys.path:
     sys.path.insert(0, os.getcwd())
 
-from tutorial_support import notebooks
+from tutorial_support import notebook_runs, notebook_views
 
-notebooks.setup()
+notebook_runs.setup()
 
 # %% [markdown]
 # ## Settings
@@ -98,10 +98,10 @@ import data_helpers
 import deep_cnn_input
 import run_deep_cnn_model
 
-notebooks.show_training_images(DATA_DIR, data_helpers.CLASSES)
+notebook_views.show_training_images(DATA_DIR, data_helpers.CLASSES)
 data_sets = data_helpers.reshape_data(data_helpers.load_data(DATA_DIR))
 images = deep_cnn_input.standardize(data_sets['images_train'], data_sets['mean_image'])
-notebooks.show_source(deep_cnn_input.standardize)
+notebook_views.show_source(deep_cnn_input.standardize)
 images.shape, images.mean(axis=(0, 1, 2)).round(2), images.std(axis=(0, 1, 2)).round(2)
 
 # %% [markdown]
@@ -113,9 +113,9 @@ images.shape, images.mean(axis=(0, 1, 2)).round(2), images.std(axis=(0, 1, 2)).r
 # filled by mirroring.
 
 # %%
-notebooks.show_source(deep_cnn_input.flip_half)
-notebooks.show_source(deep_cnn_input.augment)
-notebooks.show_source(run_deep_cnn_model.run_training, 'Data augmentation:', 'Run the session')
+notebook_views.show_source(deep_cnn_input.flip_half)
+notebook_views.show_source(deep_cnn_input.augment)
+notebook_views.show_source(run_deep_cnn_model.run_training, 'Data augmentation:', 'Run the session')
 
 # %% [markdown]
 # The first training image as `augment()` varies it, eight draws of its shift: as even
@@ -126,7 +126,7 @@ notebooks.show_source(run_deep_cnn_model.run_training, 'Data augmentation:', 'Ru
 copies = np.repeat(images[:1], 8, axis=0)
 views = np.concatenate([deep_cnn_input.augment(copies, SEED, step=epoch, epoch=epoch)
                         for epoch in (0, 1)])
-notebooks.show_images((views * deep_cnn_input.CIFAR_STD + deep_cnn_input.CIFAR_MEAN) * 255,
+notebook_views.show_images((views * deep_cnn_input.CIFAR_STD + deep_cnn_input.CIFAR_MEAN) * 255,
                       ['even epoch'] * 8 + ['odd epoch'] * 8, columns=8)
 
 # %% [markdown]
@@ -143,8 +143,8 @@ notebooks.show_images((views * deep_cnn_input.CIFAR_STD + deep_cnn_input.CIFAR_M
 # %%
 import deep_cnn_model
 
-notebooks.show_source(deep_cnn_model.whitening_filters)
-notebooks.show_source(run_deep_cnn_model.run_training, 'The whitening filters, from',
+notebook_views.show_source(deep_cnn_model.whitening_filters)
+notebook_views.show_source(run_deep_cnn_model.run_training, 'The whitening filters, from',
                       'Create the placeholders')
 
 # %% [markdown]
@@ -159,7 +159,7 @@ patches = np.concatenate([first[:, row:row + 31, column:column + 31]
 covariance = patches.T @ patches / len(patches)
 variances = np.linalg.eigvalsh(covariance)[::-1]
 each = filters.transpose(3, 0, 1, 2)  # 24 filters of 2 x 2 pixels, 3 colours
-notebooks.show_images(128 + 127 * each / np.abs(each).max(axis=(1, 2, 3), keepdims=True),
+notebook_views.show_images(128 + 127 * each / np.abs(each).max(axis=(1, 2, 3), keepdims=True),
                       [f'{variance:.3f}' for variance in variances] + ['negated'] * 12,
                       columns=12, size=0.9)
 
@@ -203,16 +203,16 @@ np.diag(after).round(2)
 # inputs (Dirac), so the fresh network passes its signal through.
 
 # %%
-notebooks.show_source(deep_cnn_model.inference)
-notebooks.show_source(deep_cnn_model.conv_group)
+notebook_views.show_source(deep_cnn_model.inference)
+notebook_views.show_source(deep_cnn_model.conv_group)
 
 # %% [markdown]
 # Batch norm keeps each layer's inputs at one scale, whatever the layers before it
 # learn, so that a large learning rate stays stable; GELU is a smooth ReLU.
 
 # %%
-notebooks.show_source(deep_cnn_model.batch_normalization)
-notebooks.show_source(deep_cnn_model.gelu)
+notebook_views.show_source(deep_cnn_model.batch_normalization)
+notebook_views.show_source(deep_cnn_model.gelu)
 
 # %% [markdown]
 # ## The loss
@@ -221,7 +221,7 @@ notebooks.show_source(deep_cnn_model.gelu)
 # other), summed over the batch.
 
 # %%
-notebooks.show_source(deep_cnn_model.loss)
+notebook_views.show_source(deep_cnn_model.loss)
 
 # %% [markdown]
 # ## Training in airbench's units
@@ -231,8 +231,8 @@ notebooks.show_source(deep_cnn_model.loss)
 # layer's bias trains for the first 3 epochs only.
 
 # %%
-notebooks.show_source(deep_cnn_model.training)
-notebooks.show_source(deep_cnn_model.learning_rate_schedule)
+notebook_views.show_source(deep_cnn_model.training)
+notebook_views.show_source(deep_cnn_model.learning_rate_schedule)
 
 # %% [markdown]
 # The learning rate over the steps of the run below (with the settings above, on the
@@ -240,7 +240,7 @@ notebooks.show_source(deep_cnn_model.learning_rate_schedule)
 
 # %%
 total_steps = int(np.ceil(len(images) // BATCH_SIZE * EPOCHS))
-schedule = notebooks.computed(deep_cnn_model.learning_rate_schedule, np.arange(total_steps),
+schedule = notebook_views.computed(deep_cnn_model.learning_rate_schedule, np.arange(total_steps),
                               total_steps)
 plt.figure(figsize=(7, 3))
 plt.plot(LEARNING_RATE * schedule)
@@ -256,8 +256,8 @@ plt.show()
 # steps are kept whole, late, noisy ones averaged out. The last weights are the slow ones.
 
 # %%
-notebooks.show_source(deep_cnn_model.lookahead)
-notebooks.show_source(run_deep_cnn_model.run_training, 'Lookahead: every 5 steps',
+notebook_views.show_source(deep_cnn_model.lookahead)
+notebook_views.show_source(run_deep_cnn_model.run_training, 'Lookahead: every 5 steps',
                       'training_stops.check_step')
 
 # %% [markdown]
@@ -271,7 +271,7 @@ notebooks.show_source(run_deep_cnn_model.run_training, 'Lookahead: every 5 steps
 # at the end, of all six (`tta_level=2`).
 
 # %%
-notebooks.show_source(deep_cnn_model.evaluation)
+notebook_views.show_source(deep_cnn_model.evaluation)
 
 # %% [markdown]
 # ## Training and testing
@@ -281,7 +281,7 @@ notebooks.show_source(deep_cnn_model.evaluation)
 # error at the end of the output says which call continues the run where it stopped.
 
 # %%
-run = notebooks.run_script(run_deep_cnn_model, data_dir=DATA_DIR, train_dir=TRAIN_DIR,
+run = notebook_runs.run_script(run_deep_cnn_model, data_dir=DATA_DIR, train_dir=TRAIN_DIR,
                            seed=SEED, epochs=EPOCHS, batch_size=BATCH_SIZE,
                            learning_rate=LEARNING_RATE, block1_width=BLOCK1_WIDTH,
                            block2_width=BLOCK2_WIDTH, block3_width=BLOCK3_WIDTH)
@@ -298,7 +298,7 @@ run = notebooks.run_script(run_deep_cnn_model, data_dir=DATA_DIR, train_dir=TRAI
 # training images; the star is the test accuracy of the six views.
 
 # %%
-notebooks.plot_curves(run.run_dir)
+notebook_views.plot_curves(run.run_dir)
 
 # %% [markdown]
 # ## What the run drew for TensorBoard
@@ -308,7 +308,7 @@ notebooks.plot_curves(run.run_dir)
 # images, first mistakes (in red), then right ones (in green):
 
 # %%
-notebooks.show_pictures(run.run_dir, 'whitening_filters', 'confusion_matrix',
+notebook_views.show_pictures(run.run_dir, 'whitening_filters', 'confusion_matrix',
                         'test_predictions')
 
 # %% [markdown]
@@ -323,7 +323,7 @@ notebooks.show_pictures(run.run_dir, 'whitening_filters', 'confusion_matrix',
 # %%
 import restore_model
 
-restored = {level: notebooks.run_script(restore_model, train_dir=run.run_dir, tta_level=level)
+restored = {level: notebook_runs.run_script(restore_model, train_dir=run.run_dir, tta_level=level)
             for level in (0, 1, 2)}
 for level, views in enumerate(['the image', 'and its mirror image', 'six views']):
     print(f'tta_level={level} ({views}): test accuracy {restored[level].test_accuracy:.4f}')
@@ -349,12 +349,12 @@ for level, views in enumerate(['the image', 'and its mirror image', 'six views']
 # above to their paths.
 
 # %%
-if notebooks.in_colab():  # a button to upload photos from your computer
+if notebook_runs.in_colab():  # a button to upload photos from your computer
     from google.colab import files
 
     PHOTOS = sorted(files.upload())  # saved beside the scripts, under their own names
 if PHOTOS:
-    notebooks.run_script(restore_model, train_dir=run.run_dir, model='deep_cnn', image=PHOTOS)
-    notebooks.show_photos(PHOTOS)
+    notebook_runs.run_script(restore_model, train_dir=run.run_dir, model='deep_cnn', image=PHOTOS)
+    notebook_views.show_photos(PHOTOS)
 else:
     print('No photos: set PHOTOS above to the paths of your own PNG or JPEG files.')

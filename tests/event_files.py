@@ -53,3 +53,14 @@ def projector_embedding(folder):
         text_format.Parse(f.read(), config)
     (embedding,) = config.embeddings
     return embedding
+
+
+def tf2_scalars(folder, tag):
+    """[(step, value)] of one scalar tag that TF2's tf.summary.scalar wrote (a tensor), by step.
+
+    Keras's TensorBoard callback and the TF2 scripts write scalars this way;
+    TF1's FileWriter writes `simple_value`s (see `scalars`).
+    """
+    return sorted((step, float(tf.make_ndarray(value.tensor)))
+                  for step, found, value in read_events(folder)
+                  if found == tag and value.WhichOneof('value') == 'tensor')

@@ -1,4 +1,4 @@
-"""tutorial_support.notebooks: a script run from a notebook, as the learner sees it end.
+"""tutorial_support.notebook_runs: a script run from a notebook, as the learner sees it end.
 
 Run here in the test's own process, with sys.argv set as a kernel sets it.
 """
@@ -16,7 +16,7 @@ from script_runs import PROJECT_DIR, ctrl_c_after_steps, finished_run
 
 import run_fc_model
 import softmax
-from tutorial_support import cifar10_download, notebooks, progress
+from tutorial_support import cifar10_download, notebook_runs, progress
 from tutorial_support.errors import DataError
 
 KERNEL_ARGV = ['/usr/lib/python3/site-packages/ipykernel_launcher.py', '-f',
@@ -31,7 +31,7 @@ def in_a_kernel(monkeypatch):
 
 def test_a_script_runs_with_its_own_flags_and_prints_its_command(cifar_dir, capsys):
     """The run is `python softmax.py` with these flags: the same output and test accuracy."""
-    run = notebooks.run_script(softmax, data_dir=cifar_dir, seed=3, max_steps=200,
+    run = notebook_runs.run_script(softmax, data_dir=cifar_dir, seed=3, max_steps=200,
                                train_dir=None)
     out = capsys.readouterr().out
     assert out.startswith(f'$ python softmax.py --data_dir={cifar_dir} --seed=3 '
@@ -45,8 +45,8 @@ def test_a_script_runs_with_its_own_flags_and_prints_its_command(cifar_dir, caps
 
 def test_a_failed_script_stops_the_notebook_with_one_line(no_data, capsys):
     """The script's message is printed; the error that stops "Run all" is one line."""
-    with pytest.raises(notebooks.ScriptFailed) as failed:
-        notebooks.run_script(run_fc_model, data_dir=no_data, max_steps=10)
+    with pytest.raises(notebook_runs.ScriptFailed) as failed:
+        notebook_runs.run_script(run_fc_model, data_dir=no_data, max_steps=10)
     assert 'Error: The data folder' in capsys.readouterr().err
     (line,) = failed.value._render_traceback_()  # what IPython shows instead of a traceback
     assert line == 'ScriptFailed: run_fc_model.py ended with exit code 1: see its message above.'
@@ -57,26 +57,26 @@ def test_a_stopped_run_says_which_call_continues_it(cifar_dir, tmp_path, monkeyp
     train_dir = str(tmp_path / 'logs')
     flags = dict(data_dir=cifar_dir, train_dir=train_dir, seed=2, max_steps=200, batch_size=50)
     ctrl_c_after_steps(monkeypatch, 120)
-    with pytest.raises(notebooks.RunStopped) as stopped:
-        notebooks.run_script(run_fc_model, **flags)
+    with pytest.raises(notebook_runs.RunStopped) as stopped:
+        notebook_runs.run_script(run_fc_model, **flags)
     monkeypatch.undo()
     monkeypatch.setattr(sys, 'argv', KERNEL_ARGV)
     assert 'Training interrupted at step 120' in capsys.readouterr().err
     (line,) = stopped.value._render_traceback_()
     call = re.fullmatch(r'RunStopped: the run stopped \(exit code 130, see the message above\); '
-                        r'to continue it where it stopped: (notebooks\.run_script\(.*\))', line)
+                        r'to continue it where it stopped: (notebook_runs\.run_script\(.*\))', line)
     assert call, line
-    resumed = eval(call.group(1), {'notebooks': notebooks, 'run_fc_model': run_fc_model})
+    resumed = eval(call.group(1), {'notebook_runs': notebook_runs, 'run_fc_model': run_fc_model})
     assert resumed.run_dir == run_folder(train_dir)  # continued in its own folder
-    uninterrupted = notebooks.run_script(run_fc_model, **dict(flags, train_dir=str(tmp_path)))
+    uninterrupted = notebook_runs.run_script(run_fc_model, **dict(flags, train_dir=str(tmp_path)))
     assert uninterrupted.test_accuracy == resumed.test_accuracy
 
 
 def test_a_stop_before_any_checkpoint_says_to_run_the_cell_again(cifar_dir, monkeypatch):
     """softmax.py saves no checkpoint: nothing to continue, the cell is run again."""
     ctrl_c_after_steps(monkeypatch, 5)
-    with pytest.raises(notebooks.RunStopped, match='run the cell again'):
-        notebooks.run_script(softmax, data_dir=cifar_dir, seed=1)
+    with pytest.raises(notebook_runs.RunStopped, match='run the cell again'):
+        notebook_runs.run_script(softmax, data_dir=cifar_dir, seed=1)
 
 
 def test_tf1_scripts_and_tf2_twins_never_share_a_kernel(monkeypatch):
@@ -84,11 +84,11 @@ def test_tf1_scripts_and_tf2_twins_never_share_a_kernel(monkeypatch):
     twin = types.ModuleType('tf2.twin')
     twin.__file__ = os.path.join(PROJECT_DIR, 'tf2', 'twin.py')
     twin.main = lambda argv: pytest.fail('the twin ran')
-    with pytest.raises(notebooks.ScriptFailed, match='restart the kernel'):
-        notebooks.run_script(twin)
+    with pytest.raises(notebook_runs.ScriptFailed, match='restart the kernel'):
+        notebook_runs.run_script(twin)
     monkeypatch.setitem(sys.modules, 'tf2.twin', twin)  # and after a twin, no TF1 script
-    with pytest.raises(notebooks.ScriptFailed, match='One kind per kernel'):
-        notebooks.run_script(softmax)
+    with pytest.raises(notebook_runs.ScriptFailed, match='One kind per kernel'):
+        notebook_runs.run_script(softmax)
 
 
 def test_progress_comes_as_lines_in_a_notebook(monkeypatch, capsys):
@@ -128,7 +128,7 @@ def test_setup_prepares_the_kernel(monkeypatch):
     for name in ('TF_FORCE_GPU_ALLOW_GROWTH', 'TENSORBOARD_BINARY'):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(progress, 'PLAIN_LINES', False)
-    notebooks.setup()
+    notebook_runs.setup()
     assert os.environ['TF_FORCE_GPU_ALLOW_GROWTH'] == 'true'
     assert progress.PLAIN_LINES
     assert os.access(os.environ['TENSORBOARD_BINARY'], os.X_OK)

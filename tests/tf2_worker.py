@@ -18,8 +18,8 @@ worker a JSON list of jobs, and it writes one result per job:
 * `{"truncate": PATTERN}`: cuts the file that matches PATTERN to half its
   size (a damaged checkpoint); the result is null.
 * `{"initial_values": true}`: the initial variables of the Keras yardsticks
-  in benchmarks/keras_equivalents.py, as {model: {name: [shape, std,
-  largest magnitude]}}, and the twins' flag defaults.
+  in benchmarks/keras_equivalents.py (the Keras way's models), as {model:
+  {name: [shape, std, largest magnitude]}}, and the twins' flag defaults.
 """
 
 import contextlib
@@ -131,7 +131,7 @@ def initial_values(job):
 
     found = {}
     for name in ('softmax', 'fc', 'cnn'):
-        keras_model, _ = keras_equivalents.BUILDERS[name]()
+        keras_model = keras_equivalents.build(name)
         found[f'keras_{name}'] = statistics({
             f'{layer_index}/{variable.path.split("/")[-1]}': np.asarray(variable)
             for layer_index, layer in enumerate(

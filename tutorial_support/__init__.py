@@ -39,10 +39,14 @@ TensorBoard:
     projector          the Projector's files: where the test images lie
 
 The notebooks (notebooks/, imported by no lesson file):
-    notebooks          their setup, run_script in a kernel, the pictures inline
+    notebook_runs      a kernel's setup; run_script: a script run in it, its errors
+    notebook_views     lesson source, curves and a run's pictures, shown inline
 
 The TF2 twins (tf2/):
     tf2_summaries      a run's TF2 writers, numbers at a step, what a run learned
     tf1_checkpoints    --restore_tf1, --init_from_tf1: a TF1 checkpoint read by name
     tf2_checkpoints    --resume of a twin: its own checkpoint, restored with checks
+
+The Keras way (tf2/keras_*.py):
+    keras_runs         --resume with BackupAndRestore, stops between steps, HParams
 """

@@ -5,7 +5,7 @@ import sys
 import time
 
 # A notebook has no terminal to redraw a bar on, but someone watches its output as
-# it comes: there (`notebooks.setup` sets this) progress is printed as plain lines
+# it comes: there (`notebook_runs.setup` sets this) progress is printed as plain lines
 # on stdout instead: the line a bar leaves when it closes (an epoch's), and for a
 # bar given `line_every`, a line each time that fraction more is done (a download).
 PLAIN_LINES = False

@@ -41,11 +41,18 @@ TF2_MODEL_NAMES = {'tf2_fc': 'the two-layer network of tf2/run_fc_model.py',
                    'tf2_cnn': 'the convolutional network of tf2/run_cnn_model.py',
                    'tf2_deep_cnn': 'the deep convolutional network of '
                                    'tf2/run_deep_cnn_model.py'}
+# The models of the Keras way's runs (tf2/keras_*.py), which keep a Keras
+# backup (see keras_runs) and .keras checkpoints, never read by the TF1 tools
+KERAS_MODEL_NAMES = {'keras_softmax': 'the softmax classifier of tf2/keras_softmax.py',
+                     'keras_fc': 'the two-layer network of tf2/keras_fc.py',
+                     'keras_cnn': 'the convolutional network of tf2/keras_cnn.py',
+                     'keras_deep_cnn': 'the deep convolutional network of tf2/keras_deep_cnn.py'}
 # The settings of params.json that restore_model.py uses as they are, and what
 # each must be (resume.adopt_settings checks every setting against its flag).
 RECORDED_SETTINGS = {
     'model': lambda value: isinstance(value, str) and (value in MODEL_NAMES
-                                                       or value in TF2_MODEL_NAMES),
+                                                       or value in TF2_MODEL_NAMES
+                                                       or value in KERAS_MODEL_NAMES),
     'data_dir': lambda value: isinstance(value, str),
     'validation_size': lambda value: type(value) is int and value >= 0,
     'train_images': lambda value: type(value) is int and value >= 0,
@@ -69,7 +76,8 @@ def prepare_run_dir(flag_values, model, data, resumed_dir=None):
 
     Args:
         flag_values: the parsed flags.
-        model: 'fc' or 'cnn'; 'tf2_fc' or 'tf2_cnn' for the TF2 twins.
+        model: 'fc' or 'cnn'; 'tf2_fc' or 'tf2_cnn' for the TF2 twins; 'keras_fc' and
+            the like for the Keras way.
         data: the dict from `data_helpers.load_data`.
         resumed_dir: the folder of the run --resume continues, or None.
 

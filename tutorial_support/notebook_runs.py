@@ -1,30 +1,27 @@
-"""What only the notebooks need: their setup, running a script in a kernel, pictures inline.
+"""Running a lesson script from a notebook: the kernel's setup, run_script, its errors.
 
-The notebooks in `notebooks/` hold no lesson code: they show its source, run the
-scripts (`run_script`) and draw what a run wrote for TensorBoard. No lesson file
-imports this module, nor it one. A kernel's traps, handled here: its sys.argv is
-its own (`-f kernel.json`); a script ends an error or a stop (the kernel's
-interrupt is Ctrl-C) with an exit code, not an exception, so "Run all" would go
-on; a TF1 script turns eager mode off for the whole kernel; a TF1 Session takes
-all of a GPU's memory; and no terminal draws progress bars.
+The notebooks in `notebooks/` hold no lesson code: they run the scripts
+themselves (`run_script`), as `python script.py --flag=value` runs them in a
+terminal, and find the run folder each made. No lesson file imports this
+module, nor it one. A kernel's traps, handled here: its sys.argv is its own
+(`-f kernel.json`); a script ends an error or a stop (the kernel's interrupt
+is Ctrl-C) with an exit code, not an exception, so "Run all" would go on; a
+TF1 script turns eager mode off for the whole kernel; a TF1 Session takes all
+of a GPU's memory; and no terminal draws progress bars. (What a notebook
+shows inline, the source and the pictures, is `notebook_views`.)
 """
 
 import collections
 import glob
-import inspect
 import io
-import itertools
 import os
 import re
 import shlex
 import subprocess
 import sys
-import textwrap
 import time
 
-import numpy as np
-
-from tutorial_support import cifar10_download, cifar10_files, entry_point, photos, progress
+from tutorial_support import entry_point, progress
 
 # The suite's public repository, which Colab fetches; its one place (the tests check
 # the setup cells and every Colab link against it). A placeholder until published.
@@ -32,9 +29,6 @@ REPOSITORY_URL = 'https://github.com/OWNER/REPO'
 COLAB_URL = 'https://colab.research.google.com/github/{}/blob/main/notebooks/{}'
 # Colab brings its own TensorFlow, built for its GPUs: never installed over.
 KEPT_IN_COLAB = ('tensorflow', 'tensorboard')
-COST_TAGS = ('cost', 'loss')  # the chart of costs: the CNN's epoch cost, or else the loss
-ACCURACY_FOLDERS = ('train', 'validation')  # the accuracy on each set, in a sub-folder
-BANNER = re.compile(r'\s*# -{10,}\s*')  # the line above and below a script's section title
 
 
 class ScriptFailed(Exception):
@@ -80,34 +74,6 @@ def setup():
             wanted = [line.split('#')[0].strip() for line in f]
         wanted = [line for line in wanted if line and not line.startswith(KEPT_IN_COLAB)]
         subprocess.run([sys.executable, '-m', 'pip', 'install', '--quiet', *wanted], check=True)
-
-
-def show_source(code, start=None, end=None):
-    """Shows the source of a lesson module or function, from its file.
-
-    From the first line holding `start` (and a `# ----` banner above it) to the
-    line before the next holding `end`; ValueError if either is not there.
-    """
-    from IPython.display import Code, Markdown, display
-
-    lines, first_number = inspect.getsourcelines(code)
-    first_number = max(first_number, 1)  # a module's lines count from 1
-
-    def index_of(text, after):
-        for k in range(after, len(lines)):
-            if text in lines[k]:
-                return k
-        raise ValueError(f'{text!r} is not in the source of {code.__name__}')
-
-    begin = index_of(start, 0) if start else 0
-    stop = index_of(end, begin + 1) if end else len(lines)
-    if begin and BANNER.fullmatch(lines[begin - 1]):
-        begin -= 1
-    while stop > begin + 1 and (not lines[stop - 1].strip() or BANNER.fullmatch(lines[stop - 1])):
-        stop -= 1
-    path = os.path.relpath(inspect.getsourcefile(code), project_dir())
-    display(Markdown(f'`{path}`, lines {first_number + begin}-{first_number + stop - 1}:'))
-    display(Code(textwrap.dedent(''.join(lines[begin:stop])), language='python'))
 
 
 def project_dir():
@@ -186,7 +152,7 @@ def _how_to_continue(module, flags, run_dir, exit_code):
         return f'{stopped} before anything that can be continued was saved: run the cell again.'
     call = ', '.join([module.__name__] + [f'{name}={value!r}' for name, value in flags.items()
                                            if name != 'resume'] + ['resume=True'])
-    return f'{stopped}; to continue it where it stopped: notebooks.run_script({call})'
+    return f'{stopped}; to continue it where it stopped: notebook_runs.run_script({call})'
 
 
 class _Tee(io.TextIOBase):
@@ -219,105 +185,3 @@ def check_one_paradigm(module):
             f'{module.__name__} cannot run in this kernel: a TF1 script imported here turned '
             'eager execution off, which the TF2 twins need on. One kind per kernel: restart the '
             'kernel (Kernel > Restart) and run only this notebook in it.')
-
-
-def show_training_images(data_dir, classes, count=20, columns=10):
-    """Draws the first training images with their classes (CIFAR-10 is fetched if missing)."""
-    folder = cifar10_download.maybe_download_and_extract(data_dir)
-    pixels, labels = cifar10_files.read_batch(os.path.join(folder, 'data_batch_1'))
-    show_images(cifar10_files.to_nhwc(pixels[:count]), [classes[k] for k in labels[:count]],
-                columns)
-
-
-def show_images(images, titles, columns=10, size=1.3):
-    """Draws images (pixel values 0-255, height x width x 3) in rows of `columns`, titled."""
-    import matplotlib.pyplot as plt
-
-    rows = -(-len(images) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(size * columns, (size + 0.2) * rows),
-                                squeeze=False)
-    for axis, image, title in itertools.zip_longest(axes.flat, images[:axes.size], titles):
-        axis.axis('off')
-        if image is not None:
-            axis.imshow(np.clip(image, 0, 255).astype(np.uint8))
-            axis.set_title(title, fontsize=9)
-    figure.tight_layout()
-    plt.show()
-
-
-def computed(function, *args):
-    """The values of a lesson function's TensorFlow ops, run in a graph and Session of their own."""
-    from tutorial_support.quiet_tensorflow import tf
-
-    with tf.Graph().as_default(), tf.Session() as session:
-        return session.run(function(*args))
-
-
-def summary_values(folder):
-    """(step, tag, value) of every summary value in a folder's own event files."""
-    from tutorial_support.quiet_tensorflow import tf
-
-    for path in sorted(glob.glob(os.path.join(glob.escape(folder), 'events.out.tfevents.*'))):
-        for event in tf.train.summary_iterator(path):
-            for value in event.summary.value:
-                yield event.step, value.tag, value
-
-
-def scalars(folder):
-    """{tag without its scopes: [(step, value)]} of the scalars in a folder's event files."""
-    found = {}
-    for step, tag, value in summary_values(folder):
-        if value.WhichOneof('value') == 'simple_value':
-            found.setdefault(tag.rsplit('/', 1)[-1], []).append((step, value.simple_value))
-    return {tag: sorted(points) for tag, points in found.items()}
-
-
-def plot_curves(run_dir):
-    """Draws a run's cost (or loss) and its accuracies over the steps, from its event files."""
-    import matplotlib.pyplot as plt
-
-    run_scalars = scalars(run_dir)
-    figure, (cost_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(11, 3.6))
-    cost_tag = next((tag for tag in COST_TAGS if tag in run_scalars), None)
-    if cost_tag:
-        steps, values = zip(*run_scalars[cost_tag], strict=True)
-        if len(steps) < 100:
-            cost_axis.plot(steps, values, marker='.')
-        else:  # every step's loss, and its mean over a window of 2% of the steps
-            window = len(steps) // 50
-            cost_axis.plot(steps, values, alpha=0.3, label='each step')
-            cost_axis.plot(steps[window - 1:], np.convolve(values, np.ones(window) / window,
-                                                           'valid'), label='running mean')
-            cost_axis.legend(loc='upper right')
-        cost_axis.set(title=f'{cost_tag} over time', xlabel='training step', ylabel=cost_tag)
-    for folder in ACCURACY_FOLDERS:
-        points = scalars(os.path.join(run_dir, folder)).get('accuracy')
-        if points:
-            accuracy_axis.plot(*zip(*points, strict=True), marker='.', label=folder)
-    for step, value in run_scalars.get('test_accuracy', []):
-        accuracy_axis.plot([step], [value], marker='*', markersize=12, linestyle='',
-                           label=f'test: {value:.4f}')
-    accuracy_axis.set(title='accuracy', xlabel='training step', ylabel='accuracy', ylim=(0, 1))
-    accuracy_axis.legend(loc='best')
-    figure.suptitle(os.path.basename(os.path.normpath(run_dir)), fontsize=10)
-    figure.tight_layout()
-    plt.show()
-
-
-def show_pictures(run_dir, *tags):
-    """Shows pictures a run drew for TensorBoard's Images tab, by tag, enlarged to 720 px."""
-    from IPython.display import Image, Markdown, display
-
-    pictures = {tag: value.image for _, tag, value in summary_values(run_dir)
-                if value.WhichOneof('value') == 'image'}
-    for tag in tags:
-        picture = pictures[tag]  # KeyError: the run drew no such picture
-        display(Markdown(f'**{tag}**'))
-        display(Image(data=picture.encoded_image_string, format='png',
-                      width=max(picture.width, min(2 * picture.width, 720))))
-
-
-def show_photos(paths):
-    """Shows photos as the model sees them: their central square at 32 x 32 pixels."""
-    show_images(cifar10_files.to_nhwc(np.stack([photos.load_image(path) for path in paths])),
-                [os.path.basename(path) for path in paths], len(paths), size=2.2)
