@@ -20,13 +20,11 @@ Two halves, in two interpreters:
    its `init_whitening_conv` runs, and its filters are compared with the
    suite's, which then take their place (an eigenvector's sign is arbitrary:
    the two may differ in it, and a network with other signs trains otherwise).
-   Everything else is the reference's: its optimizer groups, learning rates,
-   weight decay, schedule, Lookahead, the freezing of the whitening bias,
-   batch norm and its evaluation with 6 views.
+   Everything else is the reference's: its optimizer groups, rates, weight decay,
+   schedule, Lookahead, whitening-bias freeze, batch norm, 6-view evaluation.
 
-It prints the loss of every step side by side, the largest difference of each
-variable at the end, and both test accuracies. Not a test (CI has no PyTorch):
-a check to run when the model changes.
+It prints the losses side by side, the largest difference of each variable at the
+end, and the test accuracies. Not a test (CI has no PyTorch): run it when the model changes.
 """
 
 import argparse
@@ -237,8 +235,8 @@ def run_reference(args, record, perturbation=0.0):
 def torch_side(args, record_path):
     """The reference twice (plain, and perturbed by rounding-sized changes); compared."""
     sys.path.insert(0, os.path.join(PROJECT_DIR, 'benchmarks'))
-    record = dict(np.load(record_path))
-    record = {key: value for key, value in record.items() if not key.endswith('/Momentum')}
+    record = {key: value for key, value in np.load(record_path).items()
+              if not key.endswith('/Momentum')}
     reference = run_reference(args, record)
     perturbed = run_reference(args, record, perturbation=1e-7)
 
@@ -252,11 +250,8 @@ def torch_side(args, record_path):
                           in zip(suite_filters, reference_filters, signs, strict=True)))
     suite_losses = record['losses']
 
-    def relative(a, b):
-        return np.abs(a - b) / np.abs(b)
-
-    versus_suite = relative(suite_losses, reference['losses'])
-    versus_perturbed = relative(perturbed['losses'], reference['losses'])
+    versus_suite = np.abs(suite_losses / reference['losses'] - 1)
+    versus_perturbed = np.abs(perturbed['losses'] / reference['losses'] - 1)
     print(f'Loss of each step (summed over the batch), {len(suite_losses)} steps; relative '
           'difference from the reference of the suite, and of the reference perturbed by 1e-7:')
     print('  step        suite    reference   suite diff   perturbed diff')
@@ -276,8 +271,7 @@ def torch_side(args, record_path):
             print(f'  {key[6:]:40s} {np.abs(ours - theirs).max() / scale:9.1e} '
                   f'{np.abs(perturbed["state"][name] - theirs).max() / scale:10.1e}')
     print(f'Test accuracy with 6 views: suite {float(record.get("test_accuracy", np.nan)):.4f}, '
-          f'reference '
-          f'{reference["accuracy"]:.4f}, perturbed reference {perturbed["accuracy"]:.4f}')
+          f'reference {reference["accuracy"]:.4f}, perturbed reference {perturbed["accuracy"]:.4f}')
 
 
 def main():

@@ -73,24 +73,20 @@ def epoch_records(table, elapsed_ms):
     epochs = [row for row in table if isinstance(row['epoch'], int)]
     if len(elapsed_ms) != len(epochs) + 2:
         raise RuntimeError(
-            f'the reference printed {len(epochs)} epochs but timed {len(elapsed_ms)} '
-            'intervals (expected one per epoch, one before and one after): this is not the '
-            'legacy/airbench94.py the benchmark was written for')
+            f'the reference printed {len(epochs)} epochs but timed {len(elapsed_ms)} intervals '
+            '(one per epoch, one before and one after expected): not the legacy/airbench94.py '
+            'the benchmark was written for')
     for row, milliseconds in zip(epochs, elapsed_ms[1:-1], strict=True):
         row['train_seconds'] = milliseconds / 1e3
     return epochs, elapsed_ms[0] / 1e3, elapsed_ms[-1] / 1e3
 
 
 def steady_epoch_seconds(runs):
-    """The epoch times of all runs but each run's first epoch, and whether any was left.
-
-    The first epoch carries one-time costs (the first pass over the images,
-    memory, cuDNN's search on a GPU); with one epoch a run, all are kept.
-    """
+    """The epoch times of all runs but each run's first epoch (one-time costs: the first
+    pass over the images, memory, cuDNN's search), and whether any was left out; with one
+    epoch a run, all are kept."""
     later = [s for run in runs for s in run['epoch_seconds'][1:]]
-    if later:
-        return later, True
-    return [s for run in runs for s in run['epoch_seconds']], False
+    return (later, True) if later else ([s for run in runs for s in run['epoch_seconds']], False)
 
 
 def median_epoch_seconds(runs):
@@ -102,10 +98,9 @@ def median_epoch_seconds(runs):
 def summary(runs, accuracy_key):
     """Mean and standard deviation of the accuracy, median epoch seconds, over runs."""
     accuracies = [run[accuracy_key] for run in runs if run.get(accuracy_key) is not None]
-    return {'runs': len(runs),
+    return {'runs': len(runs), 'median_epoch_seconds': median_epoch_seconds(runs),
             'accuracy_mean': statistics.mean(accuracies) if accuracies else None,
             'accuracy_std': statistics.stdev(accuracies) if len(accuracies) > 1 else None,
-            'median_epoch_seconds': median_epoch_seconds(runs),
             'first_epochs_excluded': steady_epoch_seconds(runs)[1]}
 
 
@@ -125,7 +120,7 @@ def set_hyp(hyp, assignment):
         place[last] = text.strip()
 
 
-def fmt(value, spec):
+def fmt(value, spec):  # a number as `spec` says, or '-'
     return '-' if value is None else format(value, spec)
 
 
@@ -148,16 +143,15 @@ def parse_args(argv):
                         help='any other hyp entry, e.g. opt.lr=5.0 (repeatable)')
     parser.add_argument('--seeds', default='0', help='comma-separated, e.g. 0,1,2')
     parser.add_argument('--threads', type=int, default=len(os.sched_getaffinity(0)),
-                        help="torch.set_num_threads for the reference (default: all cores)")
+                        help="the reference's torch.set_num_threads (default: all cores)")
     parser.add_argument('--warmup', action='store_true',
-                        help="first a main('warmup') run on random labels, as the file's "
-                             '__main__ can (not counted)')
+                        help="first an uncounted main('warmup') run, as the file's __main__")
     parser.add_argument('--suite', action='store_true',
                         help='run run_deep_cnn_model.py after the reference for each seed')
     parser.add_argument('--python', default=str(REPO_ROOT / '.venv' / 'bin' / 'python'),
-                        help="the project's Python for --suite (default .venv/bin/python)")
+                        help="the project's Python for --suite")
     parser.add_argument('--suite_args', default='',
-                        help='more flags for run_deep_cnn_model.py, e.g. "--width 8"')
+                        help='more flags for run_deep_cnn_model.py, e.g. "--block1_width 8"')
     parser.add_argument('--out', default=str(BENCH_DIR / 'results_airbench_reference.json'))
     args = parser.parse_args(argv)
     try:
@@ -165,9 +159,8 @@ def parse_args(argv):
     except ValueError:
         parser.error(f'--seeds {args.seeds}: expected integers separated by commas')
     if not os.path.isfile(args.reference):
-        parser.error(f'--reference {args.reference} is not a file: clone '
-                     'https://github.com/KellerJordan/cifar10-airbench and pass '
-                     'legacy/airbench94.py')
+        parser.error(f'--reference {args.reference} is not a file: clone https://github.com/'
+                     'KellerJordan/cifar10-airbench and pass legacy/airbench94.py')
     # The suite runs in the repository root: the paths it gets must not depend on this folder
     args.data_dir, args.python = os.path.abspath(args.data_dir), os.path.abspath(args.python)
     if args.suite and not os.path.isfile(args.python):
@@ -274,8 +267,7 @@ def main(argv=None):
     print_summary(reference_runs, suite_runs, reference, suite)
     reference_bytes = Path(args.reference).read_bytes()
     machine = machine_info(REPO_ROOT)
-    for name in ('tensorflow', 'keras'):  # those of this interpreter: none; the suite's below
-        machine.pop(name)
+    machine.pop('tensorflow'), machine.pop('keras')  # this interpreter has none: the suite's below
     if args.suite:
         machine['suite_python'] = args.python
         machine['suite_tensorflow'] = suite_epochs.tensorflow_version(args.python)
@@ -288,8 +280,7 @@ def main(argv=None):
         'reference': {'path': os.path.abspath(args.reference),
                       'sha256': hashlib.sha256(reference_bytes).hexdigest(),
                       'bytes': len(reference_bytes)},
-        'data': {'data_dir': args.data_dir, 'train_images': num_train,
-                 'test_images': num_test},
+        'data': {'data_dir': args.data_dir, 'train_images': num_train, 'test_images': num_test},
         'hyp': module.hyp,
         'reference_runs': reference_runs, 'reference_summary': reference,
         'suite_runs': suite_runs, 'suite_summary': suite,

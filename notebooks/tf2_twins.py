@@ -89,9 +89,11 @@ CNN_FLAGS = dict(learning_rate=0.001, epochs=51, batch_size=128, dropout_rate=0.
 # %% [markdown]
 # ## The scripts in `tf2/`
 #
-# What the folder holds now, read from the files. The three twins of parts 1 to 3 each
-# have a section below; any other script listed here runs the same way from a cell:
-# `import tf2.NAME`, then `notebook_runs.run_script(tf2.NAME, flag=value, ...)`.
+# What the folder holds now, read from the files. The twins of parts 1 to 3 each have a
+# section below. Part 4's, `run_deep_cnn_model.py`, teaches batch norm the TF2 way (its
+# running statistics updated inside the call, no `UPDATE_OPS` to remember); it and any
+# other script listed here run the same way from a cell: `import tf2.NAME`, then
+# `notebook_runs.run_script(tf2.NAME, flag=value, ...)`.
 
 # %%
 notebook_views.show_scripts('tf2')

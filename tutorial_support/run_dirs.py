@@ -38,7 +38,9 @@ MODEL_NAMES = {'fc': 'the two-layer network', 'cnn': 'the convolutional network'
                'deep_cnn': 'the deep convolutional network of part 4'}
 # The models of the TF2 twins' runs, as their params.json and folder names give them
 TF2_MODEL_NAMES = {'tf2_fc': 'the two-layer network of tf2/run_fc_model.py',
-                   'tf2_cnn': 'the convolutional network of tf2/run_cnn_model.py'}
+                   'tf2_cnn': 'the convolutional network of tf2/run_cnn_model.py',
+                   'tf2_deep_cnn': 'the deep convolutional network of '
+                                   'tf2/run_deep_cnn_model.py'}
 # The models of the Keras way's runs (tf2/keras_*.py), which keep a Keras
 # backup (see keras_runs) and .keras checkpoints, never read by the TF1 tools
 KERAS_MODEL_NAMES = {'keras_softmax': 'the softmax classifier of tf2/keras_softmax.py',

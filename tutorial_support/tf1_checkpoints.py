@@ -19,7 +19,7 @@ from tutorial_support.errors import UserError
 # What every TF2 (object-based) checkpoint holds, and no TF1 Saver checkpoint
 TF2_CHECKPOINT_KEY = '_CHECKPOINTABLE_OBJECT_GRAPH'
 # The TF1 runners' settings that give the model's variables their shapes
-SHAPE_SETTINGS = ('hidden1', 'width')
+SHAPE_SETTINGS = ('hidden1', 'width', 'block1_width', 'block2_width', 'block3_width')
 
 
 def checkpoint_of_run(run_folder, model, script, flag='restore_tf1'):

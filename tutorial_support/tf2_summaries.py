@@ -72,7 +72,7 @@ def write_scalars(writer, step, **values):
 
 
 def write_what_was_learned(writer, run_dir, step, data, predicted, model, embedding,
-                           embedding_name, **pictures):
+                           embedding_name, model_images=None, **pictures):
     """The end of a run for TensorBoard: its confusion matrix and guesses, pictures, Projector.
 
     Also prints the test set's confusion matrix, as the TF1 runners do.
@@ -87,9 +87,12 @@ def write_what_was_learned(writer, run_dir, step, data, predicted, model, embedd
         embedding: what the model makes of images, `embedding(images)`: the
             Projector places the first test images by it.
         embedding_name: what those points are, as the Projector lists them.
+        model_images: the test images as the model takes them, where they differ
+            from those drawn, `data['images_test']` (part 4 standardizes them).
         pictures: PIL images, one a keyword (the first layer's weights, say).
     """
-    images = data['images_test'][:projector.PROJECTOR_IMAGES]
+    images = (data['images_test'] if model_images is None
+              else model_images)[:projector.PROJECTOR_IMAGES]
     proto_writer = ProtoWriter(writer)
     confusion.report_test_set(data, predicted, proto_writer, step, os.path.basename(run_dir),
                               tf2.nn.softmax(model(images)).numpy())
