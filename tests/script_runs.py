@@ -57,17 +57,20 @@ def line_value(out, prefix):
 def start_script(script, *args, **popen_args):
     """Starts a script as a real process, its output unbuffered: the `subprocess.Popen`.
 
-    Ctrl-C is at its default in the child, as in a terminal, even when this test
-    run was started as a background job (which would hand it SIGINT ignored).
+    Ctrl-C and SIGHUP are at their defaults in the child, as in a terminal, even when
+    this test run was started as a background job or under `nohup` (which would hand it
+    SIGINT or SIGHUP ignored, and the child would keep them ignored).
     """
-    previous_handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous_hup = signal.signal(signal.SIGHUP, signal.SIG_DFL)
     try:
         return subprocess.Popen(
             [sys.executable, script, *args], cwd=PROJECT_DIR, text=True,
             env=dict(os.environ, PYTHONUNBUFFERED='1'),
             **{'stdout': subprocess.PIPE, 'stderr': subprocess.PIPE, **popen_args})
     finally:
-        signal.signal(signal.SIGINT, previous_handler)
+        signal.signal(signal.SIGINT, previous_int)
+        signal.signal(signal.SIGHUP, previous_hup)
 
 
 def read_until(stream, prefix):
