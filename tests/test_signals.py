@@ -441,7 +441,8 @@ def test_a_program_stopped_while_tensorflow_loads_ignores_further_signals(monkey
 def test_a_stop_whose_checkpoint_is_not_all_on_disk_says_so(run, cifar_dir, tmp_path,
                                                             monkeypatch, signals_at_default, lost):
     """Ctrl-C, and the checkpoint it saves is not all on disk afterwards (its data file
-    gone, or one shard of two there): the message does not claim it was saved."""
+    gone, or one shard of two there): the message claims neither that it was saved nor
+    that none was."""
     train_steps_signalling(monkeypatch, {30: [signal.SIGINT]})
     real_save = tf.train.Saver.save
 
@@ -461,6 +462,9 @@ def test_a_stop_whose_checkpoint_is_not_all_on_disk_says_so(run, cifar_dir, tmp_
                          '--max_steps', '100', '--batch_size', '50')
     assert code == 130, err
     (folder,) = run_folders(train_dir)
-    assert (f'Training interrupted at step 30 by Ctrl-C (SIGINT), but its checkpoint '
-            f'{checkpoint_path(folder, 30)} is not complete on disk.') in err
+    assert (f'Training interrupted at step 30 by Ctrl-C (SIGINT). Its newest checkpoint, '
+            f'{checkpoint_path(folder, 30)}, is not complete on disk, so the run cannot be '
+            'continued: start it again.') in err
+    # one was saved, only not all of it is there: not "no checkpoint had been saved"
+    assert 'had been saved' not in err
     assert 'Saved checkpoint' not in err and 'Traceback' not in err

@@ -121,11 +121,14 @@ def what_is_kept(run_dir, resume_command, reason=None):
     except UserError:
         last_checkpoint = None
     first = f'{errors.remedy(reason)}, then ' if reason else ''
-    if last_checkpoint and checkpoints.is_complete(last_checkpoint):
-        return (f'The last checkpoint saved, {last_checkpoint}, is intact: {first}continue '
-                f'from it with: {resume_command}')
-    return (f'No checkpoint of this run had been saved, so it cannot be continued: {first}'
-            'start it again.')
+    if last_checkpoint is None:
+        return (f'No checkpoint of this run had been saved, so it cannot be continued: '
+                f'{first}start it again.')
+    if not checkpoints.is_complete(last_checkpoint):
+        return (f'Its newest checkpoint, {last_checkpoint}, is not complete on disk, so '
+                f'the run cannot be continued: {first}start it again.')
+    return (f'The last checkpoint saved, {last_checkpoint}, is intact: {first}continue '
+            f'from it with: {resume_command}')
 
 
 @contextlib.contextmanager
@@ -222,8 +225,8 @@ def _stopped_error(stop, current_step, save, run_dir, resume_command):
                                    f'{error}', signal_number)
     if not checkpoints.is_complete(path):
         return TrainingInterrupted(
-            f'Training interrupted at step {step} by {stopped_by}, but its checkpoint {path} '
-            f'is not complete on disk. {what_is_kept(run_dir, resume_command)}',
+            f'Training interrupted at step {step} by {stopped_by}. '
+            f'{what_is_kept(run_dir, resume_command)}',
             signal_number)
     later = stop_signals.noted_signals()[1:]  # those that came during the save
     note = (' (A further {} during the save waited for it to finish.)'.format(
