@@ -250,6 +250,25 @@ def test_moved_train_dir_restores_its_own_checkpoint(run, cifar_dir, fc_checkpoi
     assert_user_error(code, err, os.path.join(folder, 'checkpoints', 'model.ckpt-20'), 'damaged')
 
 
+def test_a_checkpoint_saved_without_its_step_in_the_name_restores(run, cifar_dir,
+                                                                  fc_checkpoint, tmp_path):
+    """A checkpoint a learner saved by hand without global_step (model.ckpt, no -20): the
+    newest checkpoint all the same, restored at the step it holds."""
+    train_dir = str(tmp_path / 'stepless')
+    shutil.copytree(fc_checkpoint, train_dir)
+    (folder,) = run_folders(train_dir)
+    checkpoints = os.path.join(folder, 'checkpoints')
+    for name in os.listdir(checkpoints):
+        if name.startswith('model.ckpt-20.'):
+            os.rename(os.path.join(checkpoints, name),
+                      os.path.join(checkpoints, name.replace('-20.', '.', 1)))
+    with open(os.path.join(checkpoints, 'checkpoint'), 'w') as f:
+        f.write('model_checkpoint_path: "model.ckpt"\n')
+    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
+    assert code == 0, err
+    assert 'Current step: 20' in out.splitlines()
+
+
 def handed_over_run(fc_checkpoint, tmp_path, **changes):
     """A copy of a finished run, as a stranger hands it over: `changes` edited into params.json.
 

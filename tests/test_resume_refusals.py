@@ -192,8 +192,8 @@ def make_hostile(folder, how, outside):
 @pytest.mark.parametrize('how, phrases', [
     ('lock-link', ['.training is a link', 'not continued']),
     ('checkpoints-link', ['checkpoints is a link', 'not continued']),
-    ('state-absolute', ['outside its folder', 'no checkpoint']),
-    ('state-dot-dot', ['outside its folder', 'no checkpoint']),
+    ('state-absolute', ['Note: {state} names ', 'outside its folder', 'no checkpoint']),
+    ('state-dot-dot', ['Note: {state} names ', 'outside its folder', 'no checkpoint']),
     ('bad-value', ['Error: The settings saved in {params} are not valid (', 'learning_rate is -1.0',
                    '). The run in {folder} cannot be continued: start a new run without '
                    '--resume.']),
@@ -215,8 +215,9 @@ def test_resume_treats_a_run_folder_as_data(run, cifar_dir, fc_run_to_edit, tmp_
     code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
                          '--resume', '--max_steps', '200')
     params = os.path.join(folder, run_dirs.PARAMS_FILE)
+    state = os.path.join(folder, 'checkpoints', 'checkpoint')
     assert_user_error(code, err, *(phrase.replace('{params}', params).replace('{folder}', folder)
-                                   for phrase in phrases))
+                                   .replace('{state}', state) for phrase in phrases))
     assert 'Step' not in out
     assert files_of(outside) == before
     assert not glob.glob(os.path.join(train_dir, '**', 'model.ckpt-200*'), recursive=True)

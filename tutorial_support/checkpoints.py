@@ -31,8 +31,11 @@ def latest_checkpoint(train_dir, model=None):
     Args:
         train_dir: the folder to look in.
         model: only checkpoints of this model ('fc', 'cnn' or 'deep_cnn'); None for any
-            TF1 one. A TF2 twin's model ('tf2_fc', 'tf2_cnn'): only its TF2
-            checkpoints, which are looked for nowhere else.
+            checkpoint in the folders looked in: `train_dir`, each of its folders, and
+            their `checkpoints/` (so for a run folder given as `train_dir`, its
+            `tf2_checkpoints/` too). A TF2 twin's model ('tf2_fc', 'tf2_cnn',
+            'tf2_deep_cnn'): only its TF2 checkpoints, looked for in each folder's
+            `tf2_checkpoints/` and nowhere else.
 
     Returns:
         The checkpoint path (as given to `Saver.restore` or `Checkpoint.restore`), or None.

@@ -77,7 +77,10 @@ TARGETS = {
         SIGNALS + 'test_a_stop_whose_checkpoint_is_not_all_on_disk_says_so',
         'tests/test_restore.py', 'tests/test_resume_refusals.py', 'tests/test_resume.py',
         'tests/test_deep_cnn_runner.py::'
-        'test_restore_finds_the_deep_cnn_and_repeats_its_test_accuracy']),
+        'test_restore_finds_the_deep_cnn_and_repeats_its_test_accuracy',
+        # last: slow (a worker trains nine TF2 runs), the only test of a TF2 twin's
+        # checkpoints looked for in tf2_checkpoints/ alone
+        'tests/test_tf2_resume.py']),
     'resume': ('tutorial_support/resume.py', [
         'tests/test_resume_refusals.py', 'tests/test_resume.py',
         SIGNALS + 'test_signal_inside_sess_run_lets_the_step_finish',
