@@ -16,6 +16,7 @@ import tensorflow.compat.v1 as tf
 from PIL import Image
 
 import data_helpers
+import softmax
 
 CLASS_ROW = re.compile(r' *(\w+)((?: +\d+){10}) +(\d\.\d{4})$')
 
@@ -23,6 +24,19 @@ CLASS_ROW = re.compile(r' *(\w+)((?: +\d+){10}) +(\d\.\d{4})$')
 def test_per_class_accuracies_agree_with_test_accuracy(short_fc_run):
     """Diagonal / total is the test accuracy; each row's accuracy is diagonal / row sum."""
     _, _, out = short_fc_run
+    check_confusion_matrix(out)
+
+
+def test_softmax_confusion_matrix_agrees_with_its_test_accuracy(run, cifar_dir):
+    """Part 1 prints the same report, of its own predictions."""
+    code, out, err = run(softmax, '--data_dir', cifar_dir, '--max_steps', '3',
+                         '--batch_size', '10', '--seed', '1')  # short: some images wrong
+    assert code == 0, err
+    check_confusion_matrix(out)
+
+
+def check_confusion_matrix(out):
+    """The confusion matrix printed after the test accuracy agrees with it, row by row."""
     lines = out.splitlines()
     (test_line,) = [i for i, line in enumerate(lines) if line.startswith('Test accuracy ')]
     test_accuracy = float(lines[test_line].split()[-1])

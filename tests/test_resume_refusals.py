@@ -14,7 +14,7 @@ import sys
 import cifar_files
 import pytest
 import tensorflow.compat.v1 as tf
-from run_folders import checkpoint_steps, files_of, run_folders
+from run_folders import checkpoint_path, checkpoint_steps, files_of, run_folders
 from script_runs import PROJECT_DIR, assert_user_error
 
 import run_fc_model
@@ -158,6 +158,51 @@ def test_params_json_is_never_written_through_a_link(run, cifar_dir, fc_run_to_e
     assert checkpoint_steps(folder) == [0, 100]
 
 
+def stopped_before_its_first_checkpoint(folder, copy, model=None):
+    """A copy of a run folder, under a name that records another start, without its
+    checkpoints: a run (of `model`, if given) that stopped before its first one."""
+    shutil.copytree(folder, copy)
+    shutil.rmtree(os.path.join(copy, 'checkpoints'))
+    if model:
+        params_path = os.path.join(copy, run_dirs.PARAMS_FILE)
+        with open(params_path) as f:
+            params = json.load(f)
+        with open(params_path, 'w') as f:
+            json.dump(dict(params, model=model), f)
+    return copy
+
+
+def test_resume_continues_past_an_older_run_that_stopped_early(run, cifar_dir, fc_run_to_edit):
+    """A run older than the one with the newest checkpoint stopped before its first
+    checkpoint: --resume continues the newer run all the same."""
+    train_dir, folder = fc_run_to_edit
+    stopped_before_its_first_checkpoint(folder, os.path.join(train_dir, '20240101-120000_fc'))
+    code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--resume', '--max_steps', '200')
+    assert code == 0, err
+    assert f'Resuming from {checkpoint_path(folder, 100)}' in out.splitlines()
+    assert checkpoint_steps(folder) == [0, 100, 200]
+
+
+def test_resume_sees_the_newest_run_past_folders_it_passes_over(run, cifar_dir, fc_run_to_edit):
+    """Between the run with the newest checkpoint and a newer one that stopped before its
+    first: a run of another model and a folder whose params.json cannot be read. --resume
+    looks past both, finds the newest run of its model, and refuses to skip it."""
+    train_dir, folder = fc_run_to_edit
+    stopped_before_its_first_checkpoint(folder, os.path.join(train_dir, '29990101-000000_cnn'),
+                                        model='cnn')
+    damaged = stopped_before_its_first_checkpoint(
+        folder, os.path.join(train_dir, '29990101-000001_fc'))
+    with open(os.path.join(damaged, run_dirs.PARAMS_FILE), 'w') as f:
+        f.write('{"model": "fc", ')
+    newest = stopped_before_its_first_checkpoint(folder,
+                                                 os.path.join(train_dir, '29990101-000002_fc'))
+    code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--resume', '--max_steps', '200')
+    assert_user_error(code, err, newest, 'before its first checkpoint', folder)
+    assert 'Step' not in out
+
+
 def make_hostile(folder, how, outside):
     """Turns a finished run folder into one a stranger might hand over.
 
@@ -194,9 +239,9 @@ def make_hostile(folder, how, outside):
     ('checkpoints-link', ['checkpoints is a link', 'not continued']),
     ('state-absolute', ['Note: {state} names ', 'outside its folder', 'no checkpoint']),
     ('state-dot-dot', ['Note: {state} names ', 'outside its folder', 'no checkpoint']),
-    ('bad-value', ['Error: The settings saved in {params} are not valid (', 'learning_rate is -1.0',
-                   '). The run in {folder} cannot be continued: start a new run without '
-                   '--resume.']),
+    ('bad-value', ['Error: The settings saved in {params} are not valid (Bad flag value: '
+                   '--learning_rate is -1.0; it must be greater than 0). The run in {folder} '
+                   'cannot be continued: start a new run without --resume.']),
     ('wrong-type', ["Error: {params} gives hidden1 = '120; rm -rf ~', which is not a value of "
                     '--hidden1: the run in {folder} cannot be continued. Start a new run '
                     'without --resume.']),

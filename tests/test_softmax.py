@@ -12,7 +12,7 @@ import sys
 
 import pytest
 import tensorflow.compat.v1 as tf
-from event_files import hparams_of, picture, scalars
+from event_files import hparams_of, picture, read_events, scalars
 from script_runs import PROJECT_DIR, line_value
 
 import softmax
@@ -57,11 +57,18 @@ def test_softmax_with_train_dir_goes_to_tensorboard(run, cifar_dir, tmp_path):
     assert [step for step, _ in scalars(os.path.join(folder, 'train'), 'accuracy')] == [0, 100]
     (test,) = scalars(folder, 'test_accuracy')
     assert test == (200, pytest.approx(float(line_value(out, 'Test accuracy ')), abs=1e-6))
-    assert any(event.graph_def for path in glob.glob(os.path.join(folder, 'events.*'))
-               for event in tf.train.summary_iterator(path))
+    # The graph, with the placeholders' shapes as the post declares them (TensorBoard's
+    # Graphs tab labels their edges ?x3072 and ?)
+    (graph_def,) = [event.graph_def for path in glob.glob(os.path.join(folder, 'events.*'))
+                    for event in tf.train.summary_iterator(path) if event.graph_def]
+    placeholders = [node for node in tf.GraphDef.FromString(graph_def).node
+                    if node.op == 'Placeholder']
+    assert sorted([dim.size for dim in node.attr['shape'].shape.dim]
+                  for node in placeholders) == [[-1], [-1, 3072]]
 
     # Ten templates of 32 x 32 pixels, drawn twice as large, 5 to a row, a label under each.
     templates = picture(folder, 'class_templates')
+    assert [step for step, tag, _ in read_events(folder) if tag == 'class_templates'] == [200]
     assert templates.shape == (4 + 2 * (64 + 4 + 18), 4 + 5 * (64 + 4), 3)
     tiles = [templates[4 + row * 86:4 + row * 86 + 64, 4 + col * 68:4 + col * 68 + 64]
              for row in range(2) for col in range(5)]

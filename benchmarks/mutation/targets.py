@@ -20,7 +20,8 @@ TARGETS = {
     'softmax': ('softmax.py', [
         'tests/test_runner_feeds.py', 'tests/test_softmax.py', 'tests/test_cifar10_files.py',
         SEEDS + 'test_softmax_same_seed_same_lines',
-        SIGNALS + 'test_softmax_ends_on_sigterm_with_a_message']),
+        SIGNALS + 'test_softmax_ends_on_sigterm_with_a_message',
+        'tests/test_reports.py::test_softmax_confusion_matrix_agrees_with_its_test_accuracy']),
     'run_fc_model': ('run_fc_model.py', [
         'tests/test_runner_feeds.py', 'tests/test_fc_runner.py',
         TB + 'test_fc_summaries_every_100_steps',
