@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 
-from tutorial_support import entry_point, training_stops
+from tutorial_support import entry_point, progress, training_stops
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the scripts' folder
 
@@ -121,3 +121,48 @@ def run_tf2_jobs(folder, jobs):
          str(results_path)], capture_output=True, text=True, timeout=900)
     assert worker.returncode == 0, worker.stderr
     return dict(zip(jobs, json.loads(results_path.read_text()), strict=True))
+
+
+def record_losses(monkeypatch):
+    """Records the loss of every training step, as the runner checks it: {step: loss}.
+
+    (`training_stops.check_step` gets each step's loss; this wraps it.)
+    """
+    losses = {}
+    real_check_step = training_stops.check_step
+
+    def check_step_recording(loss_value, step, *more):
+        losses[step] = float(loss_value)
+        return real_check_step(loss_value, step, *more)
+    monkeypatch.setattr(training_stops, 'check_step', check_step_recording)
+    return losses
+
+
+class RecordedBar(progress.ProgressBar):
+    """A progress bar that keeps what it was given: its total, label, updates and last line.
+
+    `monkeypatch.setattr(progress, 'ProgressBar', RecordedBar)`; the bars made since
+    are in `RecordedBar.made`, oldest first (cleared by `recording_bars`).
+    """
+
+    made = []
+
+    def __init__(self, total, label, **kwargs):
+        super().__init__(total, label, **kwargs)
+        self.updates, self.summary = [], None
+        RecordedBar.made.append(self)
+
+    def update(self, done, suffix=''):
+        self.updates.append((done, suffix))
+        super().update(done, suffix)
+
+    def close(self, summary=None):
+        self.summary = summary
+        super().close(summary)
+
+
+def recording_bars(monkeypatch):
+    """Makes every progress bar a RecordedBar; returns the list the bars made go to."""
+    RecordedBar.made = []
+    monkeypatch.setattr(progress, 'ProgressBar', RecordedBar)
+    return RecordedBar.made

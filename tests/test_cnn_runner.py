@@ -6,9 +6,10 @@ One two-epoch run on `cifar_dir` (the session's `cnn_run`), read as a user reads
 import io
 import re
 
+import pytest
 from event_files import read_events, scalars
 from run_folders import checkpoint_steps, run_folder
-from script_runs import line_value
+from script_runs import line_value, record_losses, recording_bars
 
 import run_cnn_model
 from tutorial_support import progress
@@ -52,6 +53,33 @@ def test_cnn_checkpoint_per_epoch_and_summaries(cnn_run):
     tags = {(tag, value.WhichOneof('value')) for _, tag, value in values}
     assert {('Loss/loss', 'simple_value'), ('Accuracy/train_accuracy', 'simple_value'),
             ('fc/logits', 'histo')} <= tags
+
+
+def test_each_epoch_shows_its_minibatches_and_its_mean_cost(run, cifar_dir, tmp_path,
+                                                             monkeypatch):
+    """An epoch's bar: 'Epoch 1/2', one update per minibatch (1 to 2, each with its cost),
+    and the line it leaves: the mean of the epoch's costs, as TensorBoard's 'cost' shows
+    it at the step that ends the epoch. Summaries every SUMMARY_EVERY steps, at their step.
+    """
+    losses = record_losses(monkeypatch)
+    bars = recording_bars(monkeypatch)
+    monkeypatch.setattr(run_cnn_model, 'SUMMARY_EVERY', 3)
+    train_dir = str(tmp_path / 'logs')
+    code, out, err = run(run_cnn_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--epochs', '2', '--batch_size', '250', '--seed', '2')
+    assert code == 0, err
+    assert sorted(losses) == [0, 1, 2, 3]  # 500 images: 2 minibatches an epoch
+    assert [(bar.label, bar.total) for bar in bars] == [('Epoch 1/2', 2), ('Epoch 2/2', 2)]
+    folder = run_folder(train_dir)
+    for epoch, bar in enumerate(bars):
+        epoch_losses = [losses[2 * epoch], losses[2 * epoch + 1]]
+        assert bar.updates == [(1, f'cost {epoch_losses[0]:.3f}'),
+                               (2, f'cost {epoch_losses[1]:.3f}')]
+        mean = sum(epoch_losses) / 2
+        cost = re.fullmatch(rf'Epoch {epoch + 1}/2: \d+\.\ds, cost (\d+\.\d{{4}})', bar.summary)
+        assert cost and float(cost.group(1)) == pytest.approx(mean, abs=5.1e-5), bar.summary
+        assert scalars(folder, 'cost')[epoch] == (2 * epoch + 2, pytest.approx(mean, rel=1e-6))
+    assert [step for step, _ in scalars(folder, 'Loss/loss')] == [0, 3]
 
 
 class FakeTerminal(io.StringIO):

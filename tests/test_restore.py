@@ -65,10 +65,13 @@ def test_restore_after_validation_split_repeats_the_test_accuracy(run, cifar_dir
     assert line_value(out, 'Test accuracy ') == line_value(train_out, 'Test accuracy ')
 
 
-def test_restore_detects_the_cnn_and_repeats_its_test_accuracy(run, cnn_run, cifar_dir):
-    """Without --model, restore_model finds the CNN and prints the run's test accuracy."""
+def test_restore_detects_the_cnn_and_repeats_its_test_accuracy(run, cnn_run, cifar_dir,
+                                                               tmp_path):
+    """Without --model, restore_model finds the CNN and prints the run's test accuracy,
+    from a copy of its train_dir elsewhere (its checkpoints are recorded by relative path)."""
     train_dir, train_out = cnn_run
-    code, out, err = run(restore_model, '--train_dir', train_dir, '--data_dir', cifar_dir)
+    copy = shutil.copytree(train_dir, str(tmp_path / 'copied'))
+    code, out, err = run(restore_model, '--train_dir', copy, '--data_dir', cifar_dir)
     assert code == 0, err
     assert 'Restoring variables from checkpoint' in out.splitlines()
     assert 'Current step: 20' in out.splitlines()

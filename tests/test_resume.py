@@ -19,7 +19,14 @@ from run_folders import (
     files_of,
     run_folders,
 )
-from script_runs import assert_user_error, ctrl_c_after_steps, finished_run, run_in_new_folder
+from script_runs import (
+    assert_user_error,
+    ctrl_c_after_steps,
+    finished_run,
+    record_losses,
+    recording_bars,
+    run_in_new_folder,
+)
 
 import restore_model
 import run_cnn_model
@@ -85,21 +92,26 @@ def test_resumed_run_equals_the_uninterrupted_one(resumed_run, uninterrupted_run
 
 def test_cnn_resumed_mid_epoch_equals_the_uninterrupted_run(run, cifar_dir, tmp_path,
                                                             monkeypatch):
-    """Ctrl-C in the middle of epoch 1, then --resume: the run ends like one run in one go.
+    """Ctrl-C in the middle of epoch 2 of 3, then --resume: the run ends like one run in one go.
 
     The same shuffles, the same dropout masks: the same Test Accuracy line and
-    the very same weights after the last step.
+    the very same weights after the last step. The resumed epoch's bar counts
+    the 5 minibatches left, its line gives their mean cost; the next epoch is whole.
     """
-    args = ['--data_dir', cifar_dir, '--seed', '6', '--epochs', '2', '--batch_size', '50']
+    args = ['--data_dir', cifar_dir, '--seed', '6', '--epochs', '3', '--batch_size', '50']
     whole_dir, parted_dir = str(tmp_path / 'whole'), str(tmp_path / 'parted')
+    losses = record_losses(monkeypatch)
+    whole_bars = recording_bars(monkeypatch)
     code, whole, err = run(run_cnn_model, '--train_dir', whole_dir, *args)
     assert code == 0, err
+    monkeypatch.undo()
 
     ctrl_c_after_steps(monkeypatch, 15)  # 10 steps an epoch: the middle of the second
     code, _, err = run(run_cnn_model, '--train_dir', parted_dir, *args)
     assert code == 130, err
     assert 'Training interrupted at step 15' in err
     monkeypatch.undo()
+    resumed_bars = recording_bars(monkeypatch)
     code, resumed, err = run(run_cnn_model, '--train_dir', parted_dir, '--data_dir', cifar_dir,
                              '--resume')
     assert code == 0, err
@@ -110,12 +122,19 @@ def test_cnn_resumed_mid_epoch_equals_the_uninterrupted_run(run, cifar_dir, tmp_
     assert len(test_line(whole)) == 1 and test_line(resumed) == test_line(whole)
     (whole_folder,) = run_folders(whole_dir)
     (parted_folder,) = run_folders(parted_dir)
-    assert checkpoint_steps(parted_folder) == [0, 10, 15, 20]
-    whole_reader = tf.train.load_checkpoint(checkpoint_path(whole_folder, 20))
-    parted_reader = tf.train.load_checkpoint(checkpoint_path(parted_folder, 20))
+    assert checkpoint_steps(parted_folder) == [0, 10, 15, 20, 30]
+    whole_reader = tf.train.load_checkpoint(checkpoint_path(whole_folder, 30))
+    parted_reader = tf.train.load_checkpoint(checkpoint_path(parted_folder, 30))
     for name in ('conv1/filters', 'conv2/filters', 'fc/weights', 'fc/biases', 'global_step'):
         np.testing.assert_array_equal(parted_reader.get_tensor(name),
                                       whole_reader.get_tensor(name), err_msg=name)
+
+    assert [(bar.label, bar.total) for bar in resumed_bars] == [('Epoch 2/3', 5),
+                                                                 ('Epoch 3/3', 10)]
+    assert [done for done, _ in resumed_bars[0].updates] == [1, 2, 3, 4, 5]
+    mean = sum(losses[step] for step in range(15, 20)) / 5
+    assert float(resumed_bars[0].summary.rsplit(' ', 1)[1]) == pytest.approx(mean, abs=5.1e-5)
+    assert resumed_bars[1].summary.rsplit(' ', 1)[1] == whole_bars[2].summary.rsplit(' ', 1)[1]
 
 
 def test_resume_with_conflicting_flag(resumed_run, cifar_dir, run):

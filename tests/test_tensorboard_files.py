@@ -43,6 +43,29 @@ def picture_and_weights(trained, tag, step, variable):
     return picture(folder, tag), reader.get_tensor(variable)
 
 
+@pytest.mark.parametrize('trained, placeholders', [
+    ('fc_run', {'images': [-1, 3072], 'image-labels': [-1]}),
+    ('cnn_run', {'images': [-1, 32, 32, 3], 'image-labels': [-1], 'dropout_rate': []}),
+])
+def test_the_graph_shows_the_placeholders_as_the_post_names_them(trained, placeholders,
+                                                                   request):
+    """The Graphs tab draws the run's graph: its placeholders named and shaped as in the
+    post (TensorBoard labels their edges ?x3072 and ?)."""
+    folder = run_folder(request.getfixturevalue(trained)[0])
+    (graph_def,) = [event.graph_def for path in tf.io.gfile.glob(os.path.join(folder, 'events.*'))
+                    for event in tf.train.summary_iterator(path) if event.graph_def]
+    found = {node.name: shape_of(node.attr['shape'].shape)
+             for node in tf.GraphDef.FromString(graph_def).node
+             if node.op in ('Placeholder', 'PlaceholderWithDefault') and
+             node.name in placeholders}
+    assert found == placeholders
+
+
+def shape_of(shape):
+    """A graph's shape as a list (-1 for any size), None for a shape of any rank."""
+    return None if shape.unknown_rank else [dim.size for dim in shape.dim]
+
+
 def test_fc_summaries_every_100_steps(fc_run):
     """The events hold loss, train_accuracy and a logits histogram at steps 0, 100, ...
 

@@ -16,6 +16,7 @@ import time
 import types
 
 import numpy as np
+import pytest
 import tensorflow.compat.v1 as tf
 from run_folders import checkpoint_steps, run_folders
 from script_runs import PROJECT_DIR, assert_user_error
@@ -23,25 +24,47 @@ from tensorflow.python.summary.writer import event_file_writer
 
 import data_helpers
 import restore_model
+import run_cnn_model
 import run_fc_model
 from tutorial_support import quiet_tensorflow, run_dirs, run_lock, training_stops
 
 REAL_EVENTS_WRITER = event_file_writer._pywrap_events_writer.EventsWriter
 
 
-def test_diverging_loss_stops_without_saving(run, cifar_dir, tmp_path):
+@pytest.mark.parametrize('runner, args, first_lines', [
+    (run_fc_model, ['--max_steps', '1100'], ['Step 0, training accuracy']),
+    (run_cnn_model, ['--epochs', '2'], []),
+])
+def test_diverging_loss_stops_without_saving(run, cifar_dir, tmp_path, runner, args,
+                                             first_lines):
     """A huge learning rate: the loss becomes nan/inf; the run stops, saves nothing after
     the initial weights (step 0), which the message names as the last good checkpoint."""
     train_dir = str(tmp_path / 'logs')
-    code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
-                         '--learning_rate', '1e30', '--max_steps', '1100', '--batch_size', '50')
+    code, out, err = run(runner, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--learning_rate', '1e30', '--batch_size', '50', *args)
     (folder,) = run_folders(train_dir)
     assert_user_error(code, err, 'smaller', 'learning rate', 'The last good checkpoint is kept: '
                       + os.path.join(folder, 'checkpoints', 'model.ckpt-0'))
     assert re.search(r'The loss became (nan|inf|-inf) at step \d+', err)
-    assert 'Step 0, training accuracy' in out
-    assert 'Test accuracy' not in out
+    assert all(line in out for line in first_lines)
+    assert 'Test accuracy' not in out.lower()
     assert checkpoint_steps(folder) == [0]
+
+
+@pytest.mark.parametrize('runner', [run_fc_model, run_cnn_model])
+def test_disk_full_at_the_first_save(run, cifar_dir, tmp_path, monkeypatch, runner):
+    """The initial weights (step 0) cannot be saved: the message names the run folder and
+    says there is nothing to continue from; exit 1, no traceback."""
+    def disk_full(*args, **kwargs):
+        raise tf.errors.ResourceExhaustedError(None, None, 'No space left on device')
+
+    monkeypatch.setattr(tf.train.Saver, 'save', disk_full)
+    train_dir = str(tmp_path / 'logs')
+    code, out, err = run(runner, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--batch_size', '50')
+    (folder,) = run_folders(train_dir)
+    assert_user_error(code, err, f'Could not save a checkpoint in {folder} (',
+                      'No checkpoint of this run had been saved, so it cannot be continued')
 
 
 def test_loss_diverging_after_a_checkpoint_keeps_it(run, cifar_dir, tmp_path, monkeypatch):
@@ -91,8 +114,12 @@ def test_disk_full_while_saving_keeps_earlier_checkpoints(run, cifar_dir, tmp_pa
     code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
                          '--max_steps', '1100', '--batch_size', '50', '--seed', '1')
     assert len(calls) == 3
-    assert_user_error(code, err, 'No space left on device', 'intact', '--resume')
     (folder,) = run_folders(train_dir)
+    assert_user_error(code, err, f'Could not save a checkpoint in {folder} (',
+                      'No space left on device', f'The last checkpoint saved, '
+                      f"{os.path.join(folder, 'checkpoints', 'model.ckpt-1000')}, is intact",
+                      f'continue from it with: python run_fc_model.py --train_dir {train_dir} '
+                      f'--data_dir {cifar_dir} --resume')
     assert checkpoint_steps(folder) == [0, 1000]
     assert os.path.isfile(os.path.join(folder, 'checkpoints', 'model.ckpt-1000.index'))
     assert glob.glob(os.path.join(folder, 'checkpoints', 'model.ckpt-1000.data-*'))

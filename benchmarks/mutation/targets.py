@@ -34,7 +34,9 @@ TARGETS = {
         SIGNALS + 'test_signal_inside_sess_run_lets_the_step_finish',
         SIGNALS + 'test_second_signal_during_the_save_lets_it_finish',
         'tests/test_restore.py::test_moved_train_dir_restores_its_own_checkpoint',
-        'tests/test_flags.py::test_batch_larger_than_training_set']),
+        'tests/test_flags.py::test_batch_larger_than_training_set',
+        TB + 'test_the_graph_shows_the_placeholders_as_the_post_names_them',
+        SIGNALS + 'test_signal_saves_a_checkpoint_and_says_how_to_resume']),
     'run_cnn_model': ('run_cnn_model.py', [
         'tests/test_runner_feeds.py', 'tests/test_cnn_runner.py',
         TB + 'test_cnn_accuracy_charts_share_the_step_axis',
@@ -42,7 +44,11 @@ TARGETS = {
         TB + 'test_cnn_projector_shows_the_features_of_the_test_images',
         SEEDS + 'test_cnn_same_seed_same_lines', SEEDS + 'test_cnn_validation_size',
         'tests/test_resume.py::test_cnn_resumed_mid_epoch_equals_the_uninterrupted_run',
-        'tests/test_restore.py::test_restore_detects_the_cnn_and_repeats_its_test_accuracy']),
+        'tests/test_restore.py::test_restore_detects_the_cnn_and_repeats_its_test_accuracy',
+        TB + 'test_the_graph_shows_the_placeholders_as_the_post_names_them',
+        'tests/test_training_failures.py::test_diverging_loss_stops_without_saving',
+        'tests/test_training_failures.py::test_disk_full_at_the_first_save',
+        SIGNALS + 'test_sigterm_stops_the_cnn_with_a_checkpoint']),
     'cifar10_files': ('tutorial_support/cifar10_files.py', [
         'tests/test_cifar10_files.py', 'tests/test_data_helpers.py']),
     'run_lock': ('tutorial_support/run_lock.py', [
