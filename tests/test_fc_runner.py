@@ -9,6 +9,7 @@ import glob
 import os
 import re
 
+from event_files import scalars
 from run_folders import checkpoint_steps, run_folder
 
 import run_fc_model
@@ -85,3 +86,18 @@ def test_fc_keeps_every_checkpoint(run, cifar_dir, tmp_path, monkeypatch):
     assert code == 0, err
     assert checkpoint_steps(run_folder(train_dir)) == [0, 10, 20, 30, 40, 50, 60, 65]
     assert out.splitlines().count('Saved checkpoint') == 7
+
+
+def test_reg_constant_adds_the_weights_penalty_to_the_loss(run, cifar_dir, tmp_path):
+    """--reg_constant weighs the L2 penalty of the weights in the loss TensorBoard shows:
+    the same first batch, the same initial weights, a larger loss with a larger constant."""
+    first_losses = []
+    for reg_constant in ('0', '0.5'):
+        train_dir = str(tmp_path / f'reg_{reg_constant}')
+        code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                             '--max_steps', '1', '--batch_size', '50', '--seed', '4',
+                             '--reg_constant', reg_constant)
+        assert code == 0, err
+        ((_, loss),) = scalars(run_folder(train_dir), 'Loss/loss')
+        first_losses.append(loss)
+    assert first_losses[1] > first_losses[0] + 0.01
