@@ -64,6 +64,7 @@ def test_each_epoch_shows_its_minibatches_and_its_mean_cost(run, cifar_dir, tmp_
     losses = record_losses(monkeypatch)
     bars = recording_bars(monkeypatch)
     monkeypatch.setattr(run_cnn_model, 'SUMMARY_EVERY', 3)
+    monkeypatch.setattr(run_cnn_model, 'PRINT_EVERY', 1)  # 'Cost after epoch' every epoch
     train_dir = str(tmp_path / 'logs')
     code, out, err = run(run_cnn_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
                          '--epochs', '2', '--batch_size', '250', '--seed', '2')
@@ -76,8 +77,12 @@ def test_each_epoch_shows_its_minibatches_and_its_mean_cost(run, cifar_dir, tmp_
         assert bar.updates == [(1, f'cost {epoch_losses[0]:.3f}'),
                                (2, f'cost {epoch_losses[1]:.3f}')]
         mean = sum(epoch_losses) / 2
-        cost = re.fullmatch(rf'Epoch {epoch + 1}/2: \d+\.\ds, cost (\d+\.\d{{4}})', bar.summary)
-        assert cost and float(cost.group(1)) == pytest.approx(mean, abs=5.1e-5), bar.summary
+        line = re.fullmatch(rf'Epoch {epoch + 1}/2: (\d+\.\d)s, cost (\d+\.\d{{4}})',
+                            bar.summary)
+        assert line and float(line.group(2)) == pytest.approx(mean, abs=5.1e-5), bar.summary
+        assert float(line.group(1)) <= float(line_value(out, 'Total time: ').rstrip('s'))
+        assert float(line_value(out, f'Cost after epoch {epoch}: ').split(',')[0]) == \
+            pytest.approx(mean, abs=5e-7)
         assert scalars(folder, 'cost')[epoch] == (2 * epoch + 2, pytest.approx(mean, rel=1e-6))
     assert [step for step, _ in scalars(folder, 'Loss/loss')] == [0, 3]
 

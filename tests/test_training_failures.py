@@ -129,6 +129,32 @@ def test_disk_full_while_saving_keeps_earlier_checkpoints(run, cifar_dir, tmp_pa
     assert 'Current step: 1000' in out.splitlines()
 
 
+def test_cnn_disk_full_at_an_epoch_checkpoint_keeps_the_one_before(run, cifar_dir, tmp_path,
+                                                                    monkeypatch):
+    """The CNN's third save (after step 0 and epoch 1) fails for lack of space: the message
+    names the run folder, the intact checkpoint of epoch 1 and the command that continues."""
+    real_save = tf.train.Saver.save
+    calls = []
+
+    def save_until_the_disk_is_full(self, *args, **kwargs):
+        calls.append(args)
+        if len(calls) == 3:
+            raise tf.errors.ResourceExhaustedError(None, None, 'No space left on device')
+        return real_save(self, *args, **kwargs)
+
+    monkeypatch.setattr(tf.train.Saver, 'save', save_until_the_disk_is_full)
+    train_dir = str(tmp_path / 'logs')
+    code, out, err = run(run_cnn_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--epochs', '3', '--batch_size', '50')
+    (folder,) = run_folders(train_dir)
+    assert_user_error(code, err, f'Could not save a checkpoint in {folder} (',
+                      f"The last checkpoint saved, "
+                      f"{os.path.join(folder, 'checkpoints', 'model.ckpt-10')}, is intact",
+                      f'continue from it with: python run_cnn_model.py --train_dir {train_dir} '
+                      f'--data_dir {cifar_dir} --resume')
+    assert checkpoint_steps(folder) == [0, 10]
+
+
 class DiskFillsEventsWriter:
     """TensorFlow's C++ event-file writer, on a disk that fills after `room` events.
 

@@ -48,6 +48,8 @@ TARGETS = {
         TB + 'test_the_graph_shows_the_placeholders_as_the_post_names_them',
         'tests/test_training_failures.py::test_diverging_loss_stops_without_saving',
         'tests/test_training_failures.py::test_disk_full_at_the_first_save',
+        'tests/test_training_failures.py::'
+        'test_cnn_disk_full_at_an_epoch_checkpoint_keeps_the_one_before',
         SIGNALS + 'test_sigterm_stops_the_cnn_with_a_checkpoint']),
     'cifar10_files': ('tutorial_support/cifar10_files.py', [
         'tests/test_cifar10_files.py', 'tests/test_data_helpers.py']),
