@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 from PIL import Image
+from run_folders import run_folder
 
 import data_helpers
 import softmax
@@ -27,6 +28,11 @@ def test_per_class_accuracies_agree_with_test_accuracy(short_fc_run):
     check_confusion_matrix(out)
 
 
+def test_cnn_confusion_matrix_agrees_with_its_test_accuracy(cnn_run):
+    """Part 3 prints the same report after its 'Test Accuracy:' line."""
+    check_confusion_matrix(cnn_run[1])
+
+
 def test_softmax_confusion_matrix_agrees_with_its_test_accuracy(run, cifar_dir):
     """Part 1 prints the same report, of its own predictions."""
     code, out, err = run(softmax, '--data_dir', cifar_dir, '--max_steps', '3',
@@ -38,7 +44,8 @@ def test_softmax_confusion_matrix_agrees_with_its_test_accuracy(run, cifar_dir):
 def check_confusion_matrix(out):
     """The confusion matrix printed after the test accuracy agrees with it, row by row."""
     lines = out.splitlines()
-    (test_line,) = [i for i, line in enumerate(lines) if line.startswith('Test accuracy ')]
+    (test_line,) = [i for i, line in enumerate(lines)
+                    if line.startswith(('Test accuracy ', 'Test Accuracy: '))]
     test_accuracy = float(lines[test_line].split()[-1])
     header = test_line + 1
     assert lines[header].startswith('Confusion matrix on the test set')
@@ -57,16 +64,22 @@ def check_confusion_matrix(out):
     np.testing.assert_allclose(printed, expected, atol=5e-5)
 
 
-def test_confusion_matrix_and_predictions_in_tensorboard(short_fc_run):
-    """The event file holds PNG images 'confusion_matrix' and 'test_predictions'."""
-    _, folder, _ = short_fc_run
-    images = {}
+@pytest.mark.parametrize('trained, last_step, more_pictures', [
+    ('short_fc_run', 100, []), ('cnn_run', 20, ['conv1_filters'])])
+def test_confusion_matrix_and_predictions_in_tensorboard(trained, last_step, more_pictures,
+                                                         request):
+    """The event file holds PNG images 'confusion_matrix' and 'test_predictions' (and the
+    CNN's filters), at the run's last step, where its test accuracy is."""
+    folder = run_folder(request.getfixturevalue(trained)[0])
+    images, steps = {}, {}
     for path in glob.glob(os.path.join(folder, 'events.out.tfevents.*')):
         for event in tf.train.summary_iterator(path):
             for value in event.summary.value:
                 if value.WhichOneof('value') == 'image':
                     images[value.tag] = value.image
-    assert {'confusion_matrix', 'test_predictions'} <= set(images)
+                    steps.setdefault(value.tag, []).append(event.step)
+    pictures = ['confusion_matrix', 'test_predictions', *more_pictures]
+    assert {tag: steps.get(tag) for tag in pictures} == {tag: [last_step] for tag in pictures}
     for tag in ('confusion_matrix', 'test_predictions'):
         image = images[tag]
         assert image.height > 0 and image.width > 0

@@ -202,6 +202,16 @@ def test_fc_and_cnn_runs_in_one_train_dir(run, cifar_dir, fc_run_to_edit):
     code, out, err = run(restore_model, '--train_dir', train_dir, '--model', 'cnn')
     assert code == 0, err
     assert 'Current step: 5' in out.splitlines()
+    # A newer FC run beside it: the CNN's --resume still continues the CNN's own run
+    code, _, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                       '--max_steps', '1', '--batch_size', '50')
+    assert code == 0, err
+    (cnn_folder,) = [folder for folder in run_folders(train_dir)
+                     if '_cnn' in os.path.basename(os.path.normpath(folder))]
+    code, out, err = run(run_cnn_model, '--train_dir', train_dir, '--resume', '--epochs', '2')
+    assert code == 0, err
+    assert f'Resuming from {checkpoint_path(cnn_folder, 5)}' in out.splitlines()
+    assert checkpoint_steps(cnn_folder) == [0, 5, 10]
 
 
 def test_runs_with_checkpoints_beside_their_summaries_still_restore_and_resume(run, cifar_dir,

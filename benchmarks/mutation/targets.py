@@ -50,6 +50,8 @@ TARGETS = {
         'tests/test_training_failures.py::test_disk_full_at_the_first_save',
         'tests/test_training_failures.py::'
         'test_cnn_disk_full_at_an_epoch_checkpoint_keeps_the_one_before',
+        'tests/test_reports.py',
+        'tests/test_resume.py::test_fc_and_cnn_runs_in_one_train_dir',
         SIGNALS + 'test_sigterm_stops_the_cnn_with_a_checkpoint']),
     'cifar10_files': ('tutorial_support/cifar10_files.py', [
         'tests/test_cifar10_files.py', 'tests/test_data_helpers.py']),
