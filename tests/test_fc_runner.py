@@ -9,7 +9,7 @@ import glob
 import os
 import re
 
-from event_files import scalars
+from event_files import hparams_of, scalars
 from run_folders import checkpoint_steps, run_folder
 
 import run_fc_model
@@ -101,3 +101,15 @@ def test_reg_constant_adds_the_weights_penalty_to_the_loss(run, cifar_dir, tmp_p
         ((_, loss),) = scalars(run_folder(train_dir), 'Loss/loss')
         first_losses.append(loss)
     assert first_losses[1] > first_losses[0] + 0.01
+
+
+def test_a_run_without_seed_gets_one_and_records_it(run, cifar_dir, tmp_path):
+    """No --seed: the run draws one, prints it with its parameters and records it for
+    TensorBoard's HParams (and for --resume), so the run can be repeated."""
+    train_dir = str(tmp_path / 'logs')
+    code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
+                         '--max_steps', '1', '--batch_size', '50')
+    assert code == 0, err
+    seed = re.search(r'^seed = (\d+)$', out, re.MULTILINE)
+    assert seed, out
+    assert hparams_of(run_folder(train_dir))['seed'] == int(seed.group(1))

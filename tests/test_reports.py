@@ -65,11 +65,11 @@ def check_confusion_matrix(out):
 
 
 @pytest.mark.parametrize('trained, last_step, more_pictures', [
-    ('short_fc_run', 100, []), ('cnn_run', 20, ['conv1_filters'])])
+    ('short_fc_run', 100, ['layer1_weights']), ('cnn_run', 20, ['conv1_filters'])])
 def test_confusion_matrix_and_predictions_in_tensorboard(trained, last_step, more_pictures,
                                                          request):
     """The event file holds PNG images 'confusion_matrix' and 'test_predictions' (and the
-    CNN's filters), at the run's last step, where its test accuracy is."""
+    first layer's weights), at the run's last step, where its test accuracy is."""
     folder = run_folder(request.getfixturevalue(trained)[0])
     images, steps = {}, {}
     for path in glob.glob(os.path.join(folder, 'events.out.tfevents.*')):

@@ -122,6 +122,7 @@ def test_fc_projector_shows_the_hidden_layer_of_the_test_images(fc_run, cifar_di
     folder = run_folder(train_dir)
     assert not os.path.exists(os.path.join(folder, 'checkpoint'))
     embedding = projector_embedding(folder)
+    assert embedding.tensor_name == 'hidden layer'  # as the Projector lists the points
     data = data_helpers.load_data(cifar_dir)
     reader = tf.train.load_checkpoint(checkpoint_path(folder, 1100))
     expected = np.maximum(data['images_test'] @ reader.get_tensor('Layer1/weights')
@@ -188,6 +189,7 @@ def test_cnn_projector_shows_the_features_of_the_test_images(cnn_run):
     train_dir, _ = cnn_run
     folder = run_folder(train_dir)
     embedding = projector_embedding(folder)
+    assert embedding.tensor_name == '4,096 features'  # as the Projector lists the points
     assert embedding.tensor_name == '4,096 features'
     features = np.loadtxt(os.path.join(folder, embedding.tensor_path), delimiter='\t')
     assert features.shape == (100, 4096)
