@@ -55,10 +55,7 @@ def test_diverging_loss_stops_without_saving(run, cifar_dir, tmp_path, runner, a
 def test_disk_full_at_the_first_save(run, cifar_dir, tmp_path, monkeypatch, runner):
     """The initial weights (step 0) cannot be saved: the message names the run folder and
     says there is nothing to continue from; exit 1, no traceback."""
-    def disk_full(*args, **kwargs):
-        raise tf.errors.ResourceExhaustedError(None, None, 'No space left on device')
-
-    monkeypatch.setattr(tf.train.Saver, 'save', disk_full)
+    disk_full_at_save(monkeypatch, 1)
     train_dir = str(tmp_path / 'logs')
     code, out, err = run(runner, '--data_dir', cifar_dir, '--train_dir', train_dir,
                          '--batch_size', '50')
@@ -96,20 +93,29 @@ def test_loss_diverging_after_a_checkpoint_keeps_it(run, cifar_dir, tmp_path, mo
     assert 'Current step: 1000' in out.splitlines()
 
 
-def test_disk_full_while_saving_keeps_earlier_checkpoints(run, cifar_dir, tmp_path,
-                                                          monkeypatch):
-    """The third save (after step 0 and 1000) fails for lack of space: exit 1, the one
-    before restores."""
+def disk_full_at_save(monkeypatch, failing):
+    """Makes the `failing`-th Saver.save (1 for the first) fail for lack of space.
+
+    Returns the list of the saves' arguments, one item a save tried.
+    """
     real_save = tf.train.Saver.save
     calls = []
 
     def save_until_the_disk_is_full(self, *args, **kwargs):
         calls.append(args)
-        if len(calls) == 3:
+        if len(calls) == failing:
             raise tf.errors.ResourceExhaustedError(None, None, 'No space left on device')
         return real_save(self, *args, **kwargs)
 
     monkeypatch.setattr(tf.train.Saver, 'save', save_until_the_disk_is_full)
+    return calls
+
+
+def test_disk_full_while_saving_keeps_earlier_checkpoints(run, cifar_dir, tmp_path,
+                                                          monkeypatch):
+    """The third save (after step 0 and 1000) fails for lack of space: exit 1, the one
+    before restores."""
+    calls = disk_full_at_save(monkeypatch, 3)
     train_dir = str(tmp_path / 'logs')
     code, out, err = run(run_fc_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
                          '--max_steps', '1100', '--batch_size', '50', '--seed', '1')
@@ -133,16 +139,7 @@ def test_cnn_disk_full_at_an_epoch_checkpoint_keeps_the_one_before(run, cifar_di
                                                                     monkeypatch):
     """The CNN's third save (after step 0 and epoch 1) fails for lack of space: the message
     names the run folder, the intact checkpoint of epoch 1 and the command that continues."""
-    real_save = tf.train.Saver.save
-    calls = []
-
-    def save_until_the_disk_is_full(self, *args, **kwargs):
-        calls.append(args)
-        if len(calls) == 3:
-            raise tf.errors.ResourceExhaustedError(None, None, 'No space left on device')
-        return real_save(self, *args, **kwargs)
-
-    monkeypatch.setattr(tf.train.Saver, 'save', save_until_the_disk_is_full)
+    disk_full_at_save(monkeypatch, 3)
     train_dir = str(tmp_path / 'logs')
     code, out, err = run(run_cnn_model, '--data_dir', cifar_dir, '--train_dir', train_dir,
                          '--epochs', '3', '--batch_size', '50')
