@@ -110,6 +110,8 @@ def test_cnn_resumed_mid_epoch_equals_the_uninterrupted_run(run, cifar_dir, tmp_
     code, _, err = run(run_cnn_model, '--train_dir', parted_dir, *args)
     assert code == 130, err
     assert 'Training interrupted at step 15' in err
+    assert (f'To continue where it stopped, run: python run_cnn_model.py --train_dir '
+            f'{parted_dir} --data_dir {cifar_dir} --resume') in err
     monkeypatch.undo()
     resumed_bars = recording_bars(monkeypatch)
     code, resumed, err = run(run_cnn_model, '--train_dir', parted_dir, '--data_dir', cifar_dir,
