@@ -4,8 +4,8 @@ A checkpoint is named by its path prefix (`.../checkpoints/model.ckpt-2000`),
 as `Saver.save` returns it and `Saver.restore` takes it. A run folder keeps
 its checkpoints in `checkpoints/`; runs made before it did keep them in the
 run folder itself, and are found there too. A TF2 twin's run keeps its
-`tf.train.Checkpoint`s in `tf2_checkpoints/` (`.../tf2_checkpoints/ckpt-3`),
-which are looked for only when that twin's model is asked for.
+`tf.train.Checkpoint`s in `tf2_checkpoints/` (`.../tf2_checkpoints/ckpt-3`):
+see `latest_checkpoint` for when they are looked for.
 """
 
 import contextlib
